@@ -1,0 +1,65 @@
+"""Failures the pipeline can report, each carrying a stable code for the caller.
+
+The pipeline raises these; exactly one place (``handler.responses``) turns them into HTTP statuses, so
+the core never needs to know it runs behind API Gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConnectorError(Exception):
+    """Base class: a failure with a machine-readable code and a message safe to show a caller."""
+
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationError(ConnectorError):
+    """The webhook payload is missing a field or has one of the wrong shape."""
+
+    code = "VALIDATION_ERROR"
+
+
+class ConfigurationError(ConnectorError):
+    """The deployment is missing a setting it needs (for example the target bucket)."""
+
+    code = "CONFIGURATION_ERROR"
+
+
+class LayoutError(ConnectorError):
+    """The metadata file could be fetched but does not describe a column layout."""
+
+    code = "INVALID_METADATA"
+
+
+class SourceError(ConnectorError):
+    """A presigned source URL could not be fetched: refused, missing, expired or unreachable."""
+
+    code = "SOURCE_ERROR"
+
+    def __init__(self, message: str, file: str, upstream_status: int | None = None,
+                 timed_out: bool = False) -> None:
+        details: list[Any] = [{"file": file}]
+        if upstream_status is not None:
+            details[0]["upstreamStatus"] = upstream_status
+        super().__init__(message, details)
+        self.file = file
+        self.upstream_status = upstream_status
+        self.timed_out = timed_out
+
+
+class SinkError(ConnectorError):
+    """S3 refused or failed a write to the target; ``s3_code`` is S3's own error code."""
+
+    code = "S3_ERROR"
+
+    def __init__(self, message: str, s3_code: str, http_status: int | None = None) -> None:
+        super().__init__(message, [{"s3ErrorCode": s3_code}])
+        self.s3_code = s3_code
+        self.http_status = http_status

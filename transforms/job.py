@@ -1,0 +1,103 @@
+"""The CI360 bulk webhook payload, validated into a Job.
+
+The payload's verified shape is in CONTRACT.md. Only what the connector needs is required; anything
+else CI360 or another task type adds is carried along untouched and never breaks a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from transforms.errors import ValidationError
+from transforms.keys import validate_key
+from transforms.settings import Settings, parse_bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """One transfer: where the audience is staged, where it goes, and how it is written."""
+
+    occurrence_id: str
+    task_id: str
+    task_name: str
+    tenant: str
+    data_url: str = field(repr=False)
+    metadata_url: str = field(repr=False)
+    bucket: str
+    key: str
+    csv_header: bool
+    send_parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+def _section(payload: Mapping[str, Any], name: str, required: bool = True) -> Mapping[str, Any]:
+    value = payload.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{name} is missing or is not an object", [{"field": name}])
+    return value
+
+
+def _text(section: Mapping[str, Any], path: str, name: str, required: bool = True) -> str:
+    value = section.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{path} is missing or is not a non-empty string", [{"field": path}])
+    return value.strip()
+
+
+def _url(section: Mapping[str, Any], path: str, name: str) -> str:
+    url = _text(section, path, name)
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        # Say which field, never echo the value: it may be a live presigned URL.
+        raise ValidationError(f"{path} is not an http(s) URL", [{"field": path}])
+    return url
+
+
+def send_parameters(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Send parameters by name with surrounding whitespace removed (SAS's example has ``"s3_filename "``).
+
+    Values that are not strings are kept as their JSON text so that unknown parameters of other
+    task types cannot break a call.
+    """
+    raw = _section(payload, "sendParameters")
+    params: dict[str, str] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        params[str(name).strip()] = value if isinstance(value, str) else str(value)
+    return params
+
+
+def parse_job(payload: Any, settings: Settings) -> Job:
+    """Validate a decoded webhook body; every refusal names the field at fault."""
+    if not isinstance(payload, dict):
+        raise ValidationError("the request body must be a JSON object")
+    task = _section(payload, "task")
+    tenant = _section(payload, "tenant", required=False)
+    urls = _section(payload, "presignedUrls")
+    params = send_parameters(payload)
+    filename = params.get("s3_filename", "").strip()
+    if not filename:
+        raise ValidationError("sendParameters.s3_filename is missing or empty",
+                              [{"field": "sendParameters.s3_filename"}])
+    csv_header = settings.csv_header
+    if params.get("csv_header", "").strip():
+        csv_header = parse_bool("sendParameters.csv_header", params["csv_header"])
+    return Job(
+        occurrence_id=_text(task, "task.occurrenceId", "occurrenceId"),
+        task_id=_text(task, "task.taskId", "taskId", required=False),
+        task_name=_text(task, "task.taskName", "taskName", required=False),
+        tenant=_text(tenant, "tenant.tenantMoniker", "tenantMoniker", required=False),
+        data_url=_url(urls, "presignedUrls.dataFile", "dataFile"),
+        metadata_url=_url(urls, "presignedUrls.metadataFile", "metadataFile"),
+        bucket=settings.bucket,
+        key=validate_key(filename),
+        csv_header=csv_header,
+        send_parameters=params,
+    )

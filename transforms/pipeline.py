@@ -1,0 +1,95 @@
+"""One job, end to end: layout, source stream, format, S3 sink, result.
+
+Everything the job needs comes in as arguments (clients included), so the same function serves the
+webhook, a future queue worker, the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from transforms.formats import WriteOptions, format_for_key
+from transforms.job import Job
+from transforms.layout import Layout, parse_layout
+from transforms.redact import redact_url
+from transforms.s3_sink import S3MultipartSink, s3_failure
+from transforms.settings import Settings
+from transforms.source import HttpSource
+
+logger = Logger(child=True)
+
+METADATA_LIMIT = 1024 * 1024  # a layout of thousands of columns is still far below this
+
+
+@dataclass(frozen=True)
+class Result:
+    bucket: str
+    key: str
+    format: str
+    rows: int
+    columns: int
+    bytes_read: int
+    bytes_written: int
+    seconds: float
+    occurrence_id: str
+    url: str | None = None  # a presigned GET of the result, only when a TTL is configured
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": "succeeded",
+            "occurrenceId": self.occurrence_id,
+            "bucket": self.bucket,
+            "key": self.key,
+            "format": self.format,
+            "rows": self.rows,
+            "columns": self.columns,
+            "bytesRead": self.bytes_read,
+            "bytesWritten": self.bytes_written,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.url:
+            body["url"] = self.url
+        return body
+
+
+def fetch_layout(job: Job, http: HttpSource) -> Layout:
+    logger.info("fetching metadata", extra={"metadata_url": redact_url(job.metadata_url)})
+    return parse_layout(http.fetch(job.metadata_url, "metadata", METADATA_LIMIT))
+
+
+def run(job: Job, settings: Settings, s3: Any, http: HttpSource) -> Result:
+    """Stream the job's data file into its target; on any failure nothing is left at the key."""
+    started = time.monotonic()
+    layout = fetch_layout(job, http)
+    fmt = format_for_key(job.key)
+    options = WriteOptions(csv_header=job.csv_header, gzip_level=settings.gzip_level)
+    logger.info("streaming data", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
+                                         "key": job.key, "format": fmt.name,
+                                         "columns": len(layout.columns)})
+    with http.open(job.data_url, "data") as source:
+        sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
+                               max_in_flight=settings.upload_concurrency,
+                               extra_args={"ContentType": fmt.content_type})
+        with sink:
+            rows = fmt.write(source, sink, layout, options)
+    result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=rows,
+                    columns=len(layout.columns), bytes_read=source.bytes_read,
+                    bytes_written=sink.bytes_written, seconds=time.monotonic() - started,
+                    occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings))
+    logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
+    return result
+
+
+def _result_url(s3: Any, job: Job, settings: Settings) -> str | None:
+    """Off by default: a day-long link to customer data sitting in CI360's logs is a leak."""
+    if settings.result_url_ttl <= 0:
+        return None
+    try:
+        return s3.generate_presigned_url("get_object", Params={"Bucket": job.bucket, "Key": job.key},
+                                         ExpiresIn=settings.result_url_ttl)
+    except Exception as exc:  # signing is local; a failure here is a configuration problem
+        raise s3_failure(exc, "sign a link to the result") from None

@@ -1,0 +1,171 @@
+"""A write-only stream into one S3 object, uploading parts concurrently while the caller keeps writing.
+
+smart_open's MultipartWriter uploads each part in the calling thread, so reading the source and
+uploading take turns. Here full parts go to a small thread pool instead; the caller blocks only when
+``max_in_flight`` parts are already uploading, so memory stays at most
+``part_size * (max_in_flight + 1)`` whatever the object's size.
+
+The object appears at the key only on ``close()``. ``abort()`` (or any failure) leaves neither an
+object nor a pending multipart upload. Small objects skip multipart and use one PutObject.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transforms.errors import SinkError
+
+logger = logging.getLogger(__name__)
+
+
+def s3_failure(exc: Exception, action: str) -> SinkError:
+    """Name S3's own error code (AccessDenied, NoSuchBucket, ...) without leaking request details."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "Unknown")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return SinkError(f"S3 refused to {action}: {code}", code, status)
+    return SinkError(f"S3 could not be reached to {action} ({type(exc).__name__})", type(exc).__name__)
+
+
+class S3MultipartSink:
+    """File-like ``write``/``close`` into ``s3://bucket/key``; see the module docstring for guarantees."""
+
+    def __init__(self, client: Any, bucket: str, key: str, *, part_size: int, max_in_flight: int,
+                 extra_args: dict[str, Any] | None = None) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_size = part_size
+        self._extra = dict(extra_args or {})
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[Future[dict[str, Any]]] = []
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._pool: ThreadPoolExecutor | None = None
+        self._max_in_flight = max_in_flight
+        self._state = "open"
+        self.bytes_written = 0
+
+    # -- file-like surface -------------------------------------------------------------------------
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._state != "open"
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._state == "aborted":
+            # A compressor that is garbage-collected after a failure flushes its trailer here:
+            # nobody will complete this object, so the bytes are dropped.
+            return len(data)
+        if self._state != "open":
+            raise ValueError("write to a closed S3 sink")
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._submit(part)
+        return len(data)
+
+    def flush(self) -> None:
+        """Parts are uploaded as they fill; flushing early would make parts under S3's 5 MiB minimum."""
+
+    def close(self) -> None:
+        """Finish the object: it exists at the key only once this returns."""
+        if self._state != "open":
+            return
+        try:
+            if self._upload_id is None:
+                self._put_whole(bytes(self._buffer))
+            else:
+                if self._buffer:
+                    self._submit(bytes(self._buffer))
+                parts = [future.result() for future in self._parts]
+                self._call("complete the upload", self._client.complete_multipart_upload,
+                           Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                           MultipartUpload={"Parts": parts})
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._buffer = bytearray()
+            self._shutdown()
+        self._state = "closed"
+
+    def abort(self) -> None:
+        """Drop everything: no object at the key and no pending multipart upload."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._buffer = bytearray()
+        for future in self._parts:
+            future.cancel()
+        self._shutdown()
+        if self._upload_id is not None:
+            try:
+                self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key,
+                                                    UploadId=self._upload_id)
+            except (ClientError, BotoCoreError) as exc:
+                # Nothing more can be done here; the bucket's lifecycle rule for incomplete
+                # multipart uploads is the backstop. Say so, because it costs storage until then.
+                logger.error("could not abort the multipart upload",
+                             extra={"bucket": self._bucket, "key": self._key,
+                                    "error": s3_failure(exc, "abort the upload").message})
+
+    def __enter__(self) -> S3MultipartSink:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _call(self, action: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise s3_failure(exc, action) from None
+
+    def _put_whole(self, body: bytes) -> None:
+        self._call("write the object", self._client.put_object, Bucket=self._bucket, Key=self._key,
+                   Body=body, **self._extra)
+
+    def _submit(self, body: bytes) -> None:
+        if self._upload_id is None:
+            created = self._call("start a multipart upload", self._client.create_multipart_upload,
+                                 Bucket=self._bucket, Key=self._key, **self._extra)
+            self._upload_id = created["UploadId"]
+            self._pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="s3-part")
+        self._raise_failed_parts()
+        self._slots.acquire()  # back-pressure: the reader waits while enough parts are in flight
+        number = len(self._parts) + 1
+        assert self._pool is not None
+        future = self._pool.submit(self._upload_part, number, body)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._parts.append(future)
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        response = self._call(f"upload part {number}", self._client.upload_part, Bucket=self._bucket,
+                              Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body)
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def _raise_failed_parts(self) -> None:
+        """Stop early on a failed part rather than streaming the rest of a large file for nothing."""
+        for future in self._parts:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

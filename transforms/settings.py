@@ -1,0 +1,92 @@
+"""Deployment settings, read once from the environment.
+
+Names are lowercase to match SAS's own connector (``s3_bucket_name``), so an existing deployment's
+configuration carries over unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from transforms.errors import ConfigurationError, ValidationError
+
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """Read a yes/no setting; anything unrecognised is refused rather than guessed."""
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValidationError(f"{name} must be true or false, not {value!r}", [{"field": name}])
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment setting {name} must be an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"environment setting {name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment setting {name} must be a number") from None
+    if value <= 0:
+        raise ConfigurationError(f"environment setting {name} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment decides; send parameters may override the per-job ones (csv_header)."""
+
+    bucket: str
+    csv_header: bool = True
+    result_url_ttl: int = 0
+    part_size: int = 16 * 1024 * 1024
+    upload_concurrency: int = 4
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    gzip_level: int = 6
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        bucket = env.get("s3_bucket_name", "").strip()
+        if not bucket:
+            raise ConfigurationError("environment setting s3_bucket_name (the target bucket) is not set")
+        csv_header = env.get("csv_header", "").strip()
+        try:
+            header = parse_bool("csv_header", csv_header) if csv_header else True
+        except ValidationError as exc:
+            raise ConfigurationError(f"environment setting {exc.message}") from None
+        gzip_level = _int(env, "gzip_level", 6, 1)
+        if gzip_level > 9:
+            raise ConfigurationError("environment setting gzip_level must be between 1 and 9")
+        return cls(
+            bucket=bucket,
+            csv_header=header,
+            result_url_ttl=_int(env, "result_url_ttl", 0, 0),
+            # S3 refuses multipart parts under 5 MiB (except the last).
+            part_size=_int(env, "part_size_mb", 16, 5) * 1024 * 1024,
+            upload_concurrency=_int(env, "upload_concurrency", 4, 1),
+            connect_timeout=_float(env, "connect_timeout", 10.0),
+            read_timeout=_float(env, "read_timeout", 60.0),
+            gzip_level=gzip_level,
+        )
