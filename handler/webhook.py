@@ -6,9 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from botocore.config import Config
 
 from handler.events import request_id, webhook_payload
+from handler.logging import make_logger
 from handler.responses import error_response, respond, unexpected_response
 from transforms.errors import ConnectorError
 from transforms.job import parse_job
@@ -16,13 +17,17 @@ from transforms.pipeline import run
 from transforms.settings import Settings
 from transforms.source import HttpSource
 
-logger = Logger(service="ci360-s3-connector")
+logger = make_logger()
 
 
 @lru_cache(maxsize=1)
 def s3_client() -> Any:
-    """Created once per container with the standard configuration chain (AWS_ENDPOINT_URL_S3 included)."""
-    return boto3.client("s3")
+    """Created once per container with the standard configuration chain (AWS_ENDPOINT_URL_S3 included).
+
+    SigV4 for the optional result link; a connection pool large enough for the concurrent part uploads.
+    """
+    return boto3.client("s3", config=Config(signature_version="s3v4", max_pool_connections=32,
+                                            retries={"mode": "standard"}))
 
 
 @lru_cache(maxsize=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import threading
@@ -81,7 +82,8 @@ class LambdaContext:
         return 29_000
 
 
-def api_gateway_event(payload: Any, *, base64_body: bool = False, raw_body: str | None = None) -> dict[str, Any]:
+def api_gateway_event(payload: Any, *, base64_body: bool = False,
+                      raw_body: str | None = None) -> dict[str, Any]:
     """A REST API (Lambda proxy) event for POST /upload with the given body."""
     import base64
 
@@ -150,3 +152,25 @@ def disk_audit() -> Iterator[type[DiskWriteAudit]]:
         yield DiskWriteAudit
     finally:
         DiskWriteAudit._armed.clear()
+
+
+@pytest.fixture
+def fault_server() -> Iterator[Any]:
+    from tests.faultserver import FaultServer
+
+    server = FaultServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lambda_logs() -> Iterator[io.StringIO]:
+    """What the function prints to CloudWatch: the Powertools handler's stream, formatter included."""
+    from handler.webhook import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        logger.registered_handler.setStream(previous)

@@ -1,1 +1,6 @@
 """The streaming core of the CI360 to S3 connector: no Lambda types in here."""
+
+import os
+
+# Powertools child loggers attach to the parent by service name, so both sides must agree on it.
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "ci360-s3-connector")

@@ -7,17 +7,17 @@ from transforms.errors import ValidationError
 MAX_KEY_BYTES = 1024
 
 
-def validate_key(key: str) -> str:
+def validate_key(key: str, name: str = "sendParameters.s3_filename") -> str:
     """Refuse keys that S3 rejects or that would land somewhere other than the user meant."""
-    field = [{"field": "sendParameters.s3_filename"}]
+    field = [{"field": name}]
     if key.startswith("/"):
-        raise ValidationError("s3_filename must not start with '/'", field)
+        raise ValidationError(f"{name} must not start with '/'", field)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
-        raise ValidationError("s3_filename must not contain control characters", field)
+        raise ValidationError(f"{name} must not contain control characters", field)
     if any(segment in ("..", ".") for segment in key.split("/")):
-        raise ValidationError("s3_filename must not contain '.' or '..' segments", field)
+        raise ValidationError(f"{name} must not contain '.' or '..' segments", field)
     if key.endswith("/"):
-        raise ValidationError("s3_filename must name an object, not a folder", field)
+        raise ValidationError(f"{name} must name an object, not a folder", field)
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise ValidationError(f"s3_filename is longer than S3's {MAX_KEY_BYTES}-byte limit", field)
+        raise ValidationError(f"{name} is longer than S3's {MAX_KEY_BYTES}-byte limit", field)
     return key

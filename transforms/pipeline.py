@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from transforms import SERVICE_NAME
 from transforms.formats import WriteOptions, format_for_key
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
@@ -20,7 +21,7 @@ from transforms.s3_sink import S3MultipartSink, s3_failure
 from transforms.settings import Settings
 from transforms.source import HttpSource
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 
 METADATA_LIMIT = 1024 * 1024  # a layout of thousands of columns is still far below this
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -14,3 +15,15 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparseable url>"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+# A query string (``?name=value...``) anywhere: after a full URL or after a bare path as urllib3 logs it.
+_QUERY = re.compile(r"\?[\w.~%-]+=[^\s\"'<>]*")
+
+
+def scrub(text: str) -> str:
+    """Remove the query string of every URL in free text (exception messages, tracebacks).
+
+    A last line of defence: libraries such as urllib3 put the full URL in their exception texts.
+    """
+    return _QUERY.sub("?<redacted>", text)

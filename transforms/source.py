@@ -6,18 +6,31 @@ Errors never carry the URL itself (its query string is a credential); they name 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import urllib3
-from urllib3.exceptions import HTTPError, ProtocolError
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from transforms.errors import SourceError
+from transforms.redact import scrub
 
 CHUNK_SIZE = 1024 * 1024
 _S3_CODE = re.compile(rb"<Code>([A-Za-z0-9]+)</Code>")
+
+
+class _ScrubUrls(logging.Filter):
+    """urllib3 logs each retry with the full URL: a presigned URL's signature must not reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ScrubUrls())
 
 
 class HttpSource:
@@ -37,11 +50,13 @@ class HttpSource:
         """Start a streaming GET; the body is read through the yielded stream."""
         try:
             response = self._pool.request("GET", url, preload_content=False, redirect=False)
-        except Urllib3Timeout:
-            raise SourceError(f"timed out connecting to the {file} file's URL", file,
-                              timed_out=True) from None
         except HTTPError as exc:
-            raise SourceError(f"the {file} file's URL could not be reached ({type(exc).__name__})",
+            # Retries wrap the last cause; look through them to tell a timeout from a refusal.
+            cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            if isinstance(cause, Urllib3Timeout) and not isinstance(cause, NewConnectionError):
+                raise SourceError(f"timed out waiting for the {file} file's URL to answer", file,
+                                  timed_out=True) from None
+            raise SourceError(f"the {file} file's URL could not be reached ({type(cause).__name__})",
                               file) from None
         try:
             if response.status >= 300:
