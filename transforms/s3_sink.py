@@ -69,10 +69,14 @@ class S3MultipartSink:
             raise ValueError("write to a closed S3 sink")
         self._buffer += data
         self.bytes_written += len(data)
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._submit(part)
+        try:
+            while len(self._buffer) >= self._part_size:
+                part = bytes(self._buffer[: self._part_size])
+                del self._buffer[: self._part_size]
+                self._submit(part)
+        except BaseException:
+            self.abort()  # a failed part dooms the object: clean up now, whoever holds the sink
+            raise
         return len(data)
 
     def flush(self) -> None:
