@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from transforms.formats import Format, WriteOptions, copy_csv, format_for_key, register, registered_formats
+from transforms.layout import parse_layout
+
+
+@pytest.mark.parametrize(("key", "name"), [
+    ("a.csv", "csv"), ("A.CSV", "csv"), ("a.csv.gz", "csv.gz"), ("a.gz", "csv.gz"), ("x/a.CSV.GZ", "csv.gz"),
+    ("a.csv.bz2", "csv.bz2"), ("a.csv.zst", "csv.zst"), ("a.txt", "csv"), ("noext", "csv"),
+])
+def test_format_is_chosen_by_extension(key: str, name: str) -> None:
+    assert format_for_key(key).name == name
+
+
+def test_a_registered_format_slots_in_and_the_longest_suffix_wins() -> None:
+    before = registered_formats()
+    fake = Format("csv.test", (".csv.test",), "text/plain", copy_csv)
+    register(fake)
+    try:
+        assert format_for_key("a.csv.test") is fake
+    finally:
+        import transforms.formats as formats
+
+        formats._REGISTRY[:] = before
+
+
+class Chunks:
+    def __init__(self, *parts: bytes) -> None:
+        self.parts = parts
+
+    def chunks(self):
+        return iter(self.parts)
+
+
+def test_copy_csv_writes_header_then_bytes_and_counts_records() -> None:
+    sink = io.BytesIO()
+    layout = parse_layout(b"a,b")
+    rows = copy_csv(Chunks(b"1,2\n3,", b'"x\ny"\n'), sink, layout, WriteOptions())
+    assert sink.getvalue() == b'a,b\n1,2\n3,"x\ny"\n'
+    assert rows == 2
