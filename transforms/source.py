@@ -6,10 +6,12 @@ Errors never carry the URL itself (its query string is a credential); they name 
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError
@@ -97,25 +99,41 @@ def _status_error(response: urllib3.BaseHTTPResponse, file: str) -> SourceError:
                        upstream_status=status)
 
 
-class SourceStream:
-    """The body of a GET, counted as it is read."""
+class SourceStream(io.RawIOBase):
+    """The body of a GET, counted as it is read, as chunks or as a file (pyarrow reads it that way)."""
 
     def __init__(self, response: urllib3.BaseHTTPResponse, file: str) -> None:
+        super().__init__()
         self._response = response
         self._file = file
         self.bytes_read = 0
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
 
-    def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """Yield the body in chunks; a body shorter than Content-Length is an error, never an end."""
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes; a body shorter than Content-Length is an error, never an end."""
         try:
-            for chunk in self._response.stream(size, decode_content=True):
-                self.bytes_read += len(chunk)
-                yield chunk
+            data = self._response.read(None if size is None or size < 0 else size, decode_content=True)
         except Urllib3Timeout:
             raise SourceError(f"timed out reading the {self._file} file", self._file,
                               timed_out=True) from None
         except (ProtocolError, HTTPError) as exc:
             raise SourceError(f"the {self._file} file's download broke off after {self.bytes_read} "
                               f"bytes ({type(exc).__name__})", self._file) from None
+        self.bytes_read += len(data)
+        return data
+
+    def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        while True:
+            chunk = self.read(size)
+            if not chunk:
+                return
+            yield chunk
