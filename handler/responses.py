@@ -12,6 +12,7 @@ from transforms.errors import (
     LayoutError,
     SinkError,
     SourceError,
+    UnprocessableError,
     ValidationError,
 )
 
@@ -21,7 +22,7 @@ _JSON = {"Content-Type": "application/json"}
 def status_for(error: ConnectorError) -> int:
     if isinstance(error, ValidationError):
         return 400
-    if isinstance(error, LayoutError):
+    if isinstance(error, LayoutError | UnprocessableError):
         return 422
     if isinstance(error, SourceError):
         return 504 if error.timed_out else 502

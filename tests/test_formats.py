@@ -4,13 +4,23 @@ import io
 
 import pytest
 
-from transforms.formats import Format, WriteOptions, copy_csv, format_for_key, register, registered_formats
+from transforms.formats import (
+    Format,
+    WriteContext,
+    WriteOptions,
+    copy_csv,
+    format_for_key,
+    register,
+    registered_formats,
+)
 from transforms.layout import parse_layout
+from transforms.schema import build_schema
 
 
 @pytest.mark.parametrize(("key", "name"), [
     ("a.csv", "csv"), ("A.CSV", "csv"), ("a.csv.gz", "csv.gz"), ("a.gz", "csv.gz"), ("x/a.CSV.GZ", "csv.gz"),
     ("a.csv.bz2", "csv.bz2"), ("a.csv.zst", "csv.zst"), ("a.txt", "csv"), ("noext", "csv"),
+    ("a.parquet", "parquet"), ("a.orc", "orc"), ("a.jsonl", "jsonl"), ("a.jsonl.gz", "jsonl.gz"),
 ])
 def test_format_is_chosen_by_extension(key: str, name: str) -> None:
     assert format_for_key(key).name == name
@@ -39,6 +49,7 @@ class Chunks:
 def test_copy_csv_writes_header_then_bytes_and_counts_records() -> None:
     sink = io.BytesIO()
     layout = parse_layout(b"a,b")
-    rows = copy_csv(Chunks(b"1,2\n3,", b'"x\ny"\n'), sink, layout, WriteOptions())
+    ctx = WriteContext(layout, build_schema(layout), WriteOptions())
+    report = copy_csv(Chunks(b"1,2\n3,", b'"x\ny"\n'), sink, ctx)
     assert sink.getvalue() == b'a,b\n1,2\n3,"x\ny"\n'
-    assert rows == 2
+    assert report.rows == 2

@@ -63,3 +63,22 @@ class SinkError(ConnectorError):
         super().__init__(message, [{"s3ErrorCode": s3_code}])
         self.s3_code = s3_code
         self.http_status = http_status
+
+
+class UnprocessableError(ConnectorError):
+    """Well-formed, but it does not fit what it refers to (an override naming no column, ...)."""
+
+    code = "UNPROCESSABLE"
+
+
+class BadValueError(UnprocessableError):
+    """A value in the data file cannot be read as its column's type (and the policy is to fail)."""
+
+    code = "BAD_VALUE"
+
+    def __init__(self, row: int, column: str, value: str, expected: str) -> None:
+        shown = value if len(value) <= 100 else value[:100] + "..."
+        super().__init__(f"row {row}, column {column!r}: {shown!r} is not a valid {expected}",
+                         [{"row": row, "column": column, "value": shown, "expected": expected}])
+        self.row = row
+        self.column = column

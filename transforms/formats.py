@@ -1,25 +1,34 @@
 """Output formats chosen by the target key's extension: a registry, so new formats slot in.
 
-Each format is a function that copies a source stream into a sink and returns the number of data
-records it wrote. The pipeline knows nothing of any format; a format knows nothing of S3 or HTTP
-beyond ``chunks()`` on the source and ``write()`` on the sink. A format must not close the sink:
-the pipeline decides whether the object is completed or aborted.
+Each format is a function that copies a source stream into a sink and reports what it wrote. The
+pipeline knows nothing of any format; a format knows nothing of S3 or HTTP beyond ``read``/``chunks``
+on the source and ``write`` on the sink. A format must not close the sink: the pipeline decides
+whether the object is completed or aborted. Columnar formats live in ``columnar`` and are imported
+only when a key asks for one, so a CSV run never loads pyarrow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from smart_open.compression import compression_wrapper
 
 from transforms.layout import Layout
 from transforms.records import RecordCounter
+from transforms.schema import TypedSchema
 
 
 class Source(Protocol):
-    def chunks(self) -> Iterable[bytes]: ...
+    def read(self, size: int = -1) -> bytes: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+
+COLUMNAR_CODECS = ("snappy", "zstd", "gzip", "none")
+BAD_VALUE_POLICIES = ("fail", "null")
 
 
 @dataclass(frozen=True)
@@ -28,9 +37,25 @@ class WriteOptions:
 
     csv_header: bool = True
     gzip_level: int = 6
+    compression: str | None = None  # the columnar codec; None means the format's default
+    on_bad_value: str = "fail"  # or "null": bad values become nulls, counted per column
+    row_group_bytes: int = 128 * 1024 * 1024
 
 
-WriteFunction = Callable[[Source, BinaryIO, Layout, WriteOptions], int]
+@dataclass(frozen=True)
+class WriteContext:
+    layout: Layout
+    schema: TypedSchema
+    options: WriteOptions
+
+
+@dataclass
+class WriteReport:
+    rows: int
+    bad_values: dict[str, int] = field(default_factory=dict)
+
+
+WriteFunction = Callable[[Source, BinaryIO, WriteContext], WriteReport]
 
 
 @dataclass(frozen=True)
@@ -39,28 +64,38 @@ class Format:
     suffixes: tuple[str, ...]
     content_type: str
     write: WriteFunction
+    typed: bool = False  # whether values are converted by the schema (and the result reports it)
 
 
-def copy_csv(source: Source, sink: BinaryIO, layout: Layout, options: WriteOptions) -> int:
+def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """Header row from the layout (unless turned off), then the data bytes exactly as staged."""
-    if options.csv_header:
-        sink.write(layout.header_line())
+    if ctx.options.csv_header:
+        sink.write(ctx.layout.header_line())
     counter = RecordCounter()
     for chunk in source.chunks():
         counter.feed(chunk)
         sink.write(chunk)
-    return counter.records
+    return WriteReport(counter.records)
 
 
-def _compressed_csv(extension: str, level_kwargs: Callable[[WriteOptions], dict[str, Any]]) -> WriteFunction:
-    """CSV through one of smart_open's compressors (chosen, like smart_open does, by extension)."""
+def compressed(extension: str, inner: WriteFunction,
+               level: Callable[[WriteOptions], dict[str, Any]] = lambda _: {}) -> WriteFunction:
+    """Any format through one of smart_open's compressors, chosen like smart_open does: by extension."""
 
-    def write(source: Source, sink: BinaryIO, layout: Layout, options: WriteOptions) -> int:
-        stream = compression_wrapper(sink, "wb", compression=extension,
-                                     compression_kwargs=level_kwargs(options))
-        records = copy_csv(source, stream, layout, options)
+    def write(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
+        stream = compression_wrapper(sink, "wb", compression=extension, compression_kwargs=level(ctx.options))
+        report = inner(source, stream, ctx)
         stream.close()  # writes the compressor's trailer; the sink itself stays open
-        return records
+        return report
+
+    return write
+
+
+def lazy(module: str, function: str) -> WriteFunction:
+    """A write function imported on first use (pyarrow costs a Lambda cold start ~1 s)."""
+
+    def write(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
+        return getattr(importlib.import_module(module), function)(source, sink, ctx)
 
     return write
 
@@ -82,14 +117,32 @@ def format_for_key(key: str) -> Format:
     return max(matches, key=lambda match: match[0])[1] if matches else DEFAULT_FORMAT
 
 
+def format_named(name: str) -> Format:
+    for fmt in _REGISTRY:
+        if fmt.name == name:
+            return fmt
+    raise KeyError(name)
+
+
 def registered_formats() -> list[Format]:
     return list(_REGISTRY)
 
 
+def _gzip_level(options: WriteOptions) -> dict[str, Any]:
+    return {"compresslevel": options.gzip_level}
+
+
+_jsonl = lazy("transforms.columnar", "write_jsonl")
 register(DEFAULT_FORMAT)
-register(Format("csv.gz", (".csv.gz", ".gz"), "application/gzip",
-                _compressed_csv(".gz", lambda o: {"compresslevel": o.gzip_level})))
+register(Format("csv.gz", (".csv.gz", ".gz"), "application/gzip", compressed(".gz", copy_csv, _gzip_level)))
 register(Format("csv.bz2", (".csv.bz2", ".bz2"), "application/x-bzip2",
-                _compressed_csv(".bz2", lambda o: {"compresslevel": 9})))
+                compressed(".bz2", copy_csv, lambda _: {"compresslevel": 9})))
 register(Format("csv.zst", (".csv.zst", ".zst"), "application/zstd",
-                _compressed_csv(".zst", lambda o: {"level": 3})))
+                compressed(".zst", copy_csv, lambda _: {"level": 3})))
+register(Format("parquet", (".parquet", ".pq"), "application/vnd.apache.parquet",
+                lazy("transforms.columnar", "write_parquet"), typed=True))
+register(Format("orc", (".orc",), "application/vnd.apache.orc",
+                lazy("transforms.columnar", "write_orc"), typed=True))
+register(Format("jsonl", (".jsonl", ".ndjson", ".json"), "application/x-ndjson", _jsonl, typed=True))
+register(Format("jsonl.gz", (".jsonl.gz", ".ndjson.gz", ".json.gz"), "application/gzip",
+                compressed(".gz", _jsonl, _gzip_level), typed=True))

@@ -12,8 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from transforms.errors import ValidationError
+from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.keys import validate_key
-from transforms.settings import Settings, parse_bool
+from transforms.schema import parse_overrides
+from transforms.settings import Settings, choice, parse_bool
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class Job:
     bucket: str
     key: str
     csv_header: bool
+    column_types: Mapping[str, str] = field(default_factory=dict)  # send parameter, over the deployment's
+    on_bad_value: str = "fail"
+    compression: str | None = None
     send_parameters: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -89,6 +94,7 @@ def parse_job(payload: Any, settings: Settings) -> Job:
     csv_header = settings.csv_header
     if params.get("csv_header", "").strip():
         csv_header = parse_bool("sendParameters.csv_header", params["csv_header"])
+    field_name = "sendParameters.{}".format
     return Job(
         occurrence_id=_text(task, "task.occurrenceId", "occurrenceId"),
         task_id=_text(task, "task.taskId", "taskId", required=False),
@@ -99,5 +105,11 @@ def parse_job(payload: Any, settings: Settings) -> Job:
         bucket=settings.bucket,
         key=validate_key(filename),
         csv_header=csv_header,
+        column_types={**settings.column_types,
+                      **parse_overrides(params.get("column_types", ""), field_name("column_types"))},
+        on_bad_value=choice(field_name("on_bad_value"), params.get("on_bad_value", ""),
+                            BAD_VALUE_POLICIES, settings.on_bad_value) or "fail",
+        compression=choice(field_name("compression"), params.get("compression", ""), COLUMNAR_CODECS,
+                           settings.compression),
         send_parameters=params,
     )

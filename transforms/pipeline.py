@@ -7,17 +7,18 @@ webhook, a future queue worker, the CLI and the tests.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
-from transforms.formats import WriteOptions, format_for_key
+from transforms.formats import WriteContext, WriteOptions, format_for_key
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
 from transforms.redact import redact_url
 from transforms.s3_sink import S3MultipartSink, s3_failure
+from transforms.schema import TypedSchema, build_schema
 from transforms.settings import Settings
 from transforms.source import HttpSource
 
@@ -38,6 +39,8 @@ class Result:
     seconds: float
     occurrence_id: str
     url: str | None = None  # a presigned GET of the result, only when a TTL is configured
+    schema: TypedSchema | None = None  # set for typed formats: what the columns became
+    bad_values: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -52,6 +55,12 @@ class Result:
             "bytesWritten": self.bytes_written,
             "seconds": round(self.seconds, 3),
         }
+        if self.schema is not None:
+            body["schema"] = self.schema.types()
+            body["columnNames"] = self.schema.renamed()
+            if self.schema.unknown_types:
+                body["unknownTypes"] = dict(self.schema.unknown_types)
+            body["badValues"] = dict(self.bad_values)
         if self.url:
             body["url"] = self.url
         return body
@@ -66,8 +75,13 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource) -> Result:
     """Stream the job's data file into its target; on any failure nothing is left at the key."""
     started = time.monotonic()
     layout = fetch_layout(job, http)
+    schema = build_schema(layout, job.column_types)
+    if schema.unknown_types:
+        logger.warning("unknown dataType names read as string", extra={"columns": schema.unknown_types})
     fmt = format_for_key(job.key)
-    options = WriteOptions(csv_header=job.csv_header, gzip_level=settings.gzip_level)
+    ctx = WriteContext(layout, schema, WriteOptions(
+        csv_header=job.csv_header, gzip_level=settings.gzip_level, compression=job.compression,
+        on_bad_value=job.on_bad_value, row_group_bytes=settings.row_group_bytes))
     logger.info("streaming data", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
@@ -76,11 +90,12 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource) -> Result:
                                max_in_flight=settings.upload_concurrency,
                                extra_args={"ContentType": fmt.content_type})
         with sink:
-            rows = fmt.write(source, sink, layout, options)
-    result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=rows,
+            report = fmt.write(source, sink, ctx)
+    result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,
                     bytes_written=sink.bytes_written, seconds=time.monotonic() - started,
-                    occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings))
+                    occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
+                    schema=schema if fmt.typed else None, bad_values=report.bad_values)
     logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
     return result
 

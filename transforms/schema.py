@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from transforms.errors import ValidationError
+from transforms.errors import UnprocessableError, ValidationError
 from transforms.layout import Layout
 
 # CI360 (and general SQL) type names -> the Athena type they land as. NUMERIC is ambiguous (it may
@@ -143,8 +143,9 @@ def build_schema(layout: Layout, *overrides: Mapping[str, str]) -> TypedSchema:
     known = {c.name for c in layout.columns} | set(names)
     strays = sorted(set(merged) - known)
     if strays:
-        raise ValidationError(f"column_types names columns the layout does not have: {', '.join(strays)}",
-                              [{"field": "column_types", "unknownColumns": strays}])
+        raise UnprocessableError(
+            f"column_types names columns the layout does not have: {', '.join(strays)}",
+            [{"field": "column_types", "unknownColumns": strays}])
     fields, unknown = [], {}
     for column, name in zip(layout.columns, names, strict=True):
         override = merged.get(column.name, merged.get(name))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transforms.errors import ConfigurationError, ValidationError
+from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
+from transforms.schema import parse_overrides
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -24,6 +26,16 @@ def parse_bool(name: str, value: str) -> bool:
     if text in _FALSE:
         return False
     raise ValidationError(f"{name} must be true or false, not {value!r}", [{"field": name}])
+
+
+def choice(name: str, value: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    """One of a fixed set of words, case-insensitive; empty means the default."""
+    text = value.strip().lower()
+    if not text:
+        return default
+    if text not in allowed:
+        raise ValidationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}", [{"field": name}])
+    return text
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -64,6 +76,10 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     gzip_level: int = 6
+    column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
+    on_bad_value: str = "fail"
+    compression: str | None = None
+    row_group_bytes: int = 128 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,8 +95,18 @@ class Settings:
         gzip_level = _int(env, "gzip_level", 6, 1)
         if gzip_level > 9:
             raise ConfigurationError("environment setting gzip_level must be between 1 and 9")
+        try:
+            column_types = parse_overrides(env.get("column_types", ""), "column_types")
+            on_bad_value = choice("on_bad_value", env.get("on_bad_value", ""), BAD_VALUE_POLICIES, "fail")
+            compression = choice("compression", env.get("compression", ""), COLUMNAR_CODECS, None)
+        except ValidationError as exc:
+            raise ConfigurationError(f"environment setting {exc.message}") from None
         return cls(
             bucket=bucket,
+            column_types=column_types,
+            on_bad_value=on_bad_value,  # type: ignore[arg-type]
+            compression=compression,
+            row_group_bytes=_int(env, "row_group_mb", 128, 1) * 1024 * 1024,
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),
             # S3 refuses multipart parts under 5 MiB (except the last).

@@ -1,0 +1,85 @@
+"""Athena type names as Arrow types, and the conversions from CSV text that Athena then reads back.
+
+Choices follow what Athena engine v3 reads without surprises: timestamps at millisecond precision
+(written as INT64 MILLIS), dates as DATE, decimals as DECIMAL (precision at most 38), integers signed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
+_SIMPLE: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "smallint": pa.int16(),
+    "tinyint": pa.int8(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("ms"),
+    "boolean": pa.bool_(),
+}
+TRUE_WORDS = ["true", "t", "yes", "y", "1"]
+FALSE_WORDS = ["false", "f", "no", "n", "0"]
+
+
+def arrow_type(athena: str) -> pa.DataType:
+    """The Arrow type for a normalised Athena type name (see ``schema.athena_type``)."""
+    if athena in _SIMPLE:
+        return _SIMPLE[athena]
+    match = _DECIMAL.match(athena)
+    if match:
+        return pa.decimal128(int(match.group(1)), int(match.group(2)))
+    raise ValueError(f"no Arrow type for {athena!r}")
+
+
+def _to_boolean(text: pa.Array) -> pa.Array:
+    lowered = pc.utf8_lower(text)
+    is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
+    is_false = pc.is_in(lowered, value_set=pa.array(FALSE_WORDS))
+    if pc.any(pc.and_(pc.invert(pc.or_(is_true, is_false)), pc.is_valid(text))).as_py():
+        raise pa.ArrowInvalid("not a boolean")
+    return pc.if_else(pc.is_valid(text), is_true, pa.scalar(None, pa.bool_()))
+
+
+def _to_timestamp(text: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(text, pa.timestamp("ms"))
+    except pa.ArrowInvalid:
+        # Finer than milliseconds: Athena reads milliseconds, so the extra digits are cut, as documented.
+        return pc.cast(pc.cast(text, pa.timestamp("us")), pa.timestamp("ms"), safe=False)
+
+
+def converter(athena: str) -> Callable[[pa.Array], pa.Array]:
+    """A function from a string array to the typed array; raises ``pa.ArrowInvalid`` on a bad value.
+
+    Empty text is null in every non-string column (CSV has no other way to say null there); in a
+    string column a bare empty field is null and a quoted one (``""``) the empty string.
+    """
+    target = arrow_type(athena)
+    if pa.types.is_string(target):
+        return lambda text: text
+    if pa.types.is_boolean(target):
+        convert: Callable[[pa.Array], pa.Array] = _to_boolean
+    elif pa.types.is_timestamp(target):
+        convert = _to_timestamp
+    else:
+        def convert(text: pa.Array) -> pa.Array:
+            return pc.cast(text, target)
+
+    def typed(text: pa.Array) -> pa.Array:
+        try:
+            return convert(text)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Padding ("  12", common in SAS exports) and quoted empty text ("" is null here too):
+            # only pay for cleaning a batch that needs it.
+            cleaned = pc.utf8_trim_whitespace(text)
+            return convert(pc.if_else(pc.equal(cleaned, ""), pa.scalar(None, pa.string()), cleaned))
+
+    return typed

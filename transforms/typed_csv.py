@@ -1,0 +1,97 @@
+"""The headerless CSV stream as typed Arrow record batches, with a policy for values that do not fit.
+
+pyarrow's CSV reader does the parsing (quotes, embedded newlines, UTF-8) in C++, reading the HTTP
+stream block by block, so memory stays flat. Columns are read as text and converted here, because a
+conversion error from the reader itself names neither the row nor the value, and the user needs both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from transforms.arrow_types import arrow_type, converter
+from transforms.errors import BadValueError
+from transforms.schema import TypedSchema
+
+BLOCK_SIZE = 8 * 1024 * 1024  # bytes of CSV per batch: large enough to amortise per-batch overhead
+POLICIES = ("fail", "null")
+
+
+class TypedCsvReader:
+    """Iterate typed batches; ``rows`` and ``bad_values`` (column -> count) are filled in as it goes."""
+
+    def __init__(self, source: BinaryIO, schema: TypedSchema, on_bad_value: str = "fail",
+                 block_size: int = BLOCK_SIZE) -> None:
+        self._source = source
+        self._schema = schema
+        self._policy = on_bad_value
+        self._block_size = block_size
+        self._converters = [converter(f.type) for f in schema.fields]
+        self.arrow_schema = pa.schema([pa.field(f.name, arrow_type(f.type)) for f in schema.fields])
+        self.rows = 0
+        self.bad_values: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        first = self._source.read(1)
+        if not first:
+            return  # an empty audience: pyarrow refuses an empty CSV, the writers make a valid empty file
+        names = self._schema.names
+        reader = pacsv.open_csv(
+            _Prepend(first, self._source),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=self._block_size),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
+        )
+        for batch in reader:
+            yield self._convert(batch)
+            self.rows += batch.num_rows
+
+    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        columns = []
+        for index, (field, convert) in enumerate(zip(self._schema.fields, self._converters, strict=True)):
+            text = batch.column(index)
+            try:
+                columns.append(convert(text))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                columns.append(self._salvage(text, field.name, field.type, convert))
+        return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
+
+    def _salvage(self, text: pa.Array, column: str, expected: str, convert) -> pa.Array:
+        """Value by value, to name the first bad one or to null out each one (slow path, bad data only)."""
+        values = []
+        target = self.arrow_schema.field(column).type
+        for offset, value in enumerate(text.to_pylist()):
+            try:
+                values.append(convert(pa.array([value], pa.string()))[0].as_py())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if self._policy != "null":
+                    raise BadValueError(self.rows + offset + 1, column, value, expected) from None
+                self.bad_values[column] = self.bad_values.get(column, 0) + 1
+                values.append(None)
+        return pa.array(values, target)
+
+
+class _Prepend:
+    """A readable that first returns bytes already taken from the stream (to detect an empty one)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            if size is None or size < 0:
+                return head + self._rest.read()
+            return head + self._rest.read(size - len(head)) if size > len(head) else head
+        return self._rest.read(size)
