@@ -1,0 +1,363 @@
+"""`make demo`: the whole CI360 -> S3 path on this machine, through `serverless invoke local`.
+
+1. Starts moto's S3 server on 127.0.0.1 (or, with DEMO_REAL_AWS=1, uses two real buckets).
+2. Stages a generated audience the way CI360 does: a data file (CSV, no header) and a metadata file
+   (JSON layout) in a "CI360 staging" bucket, with real presigned GET URLs.
+3. Writes CI360's webhook as an API Gateway (REST, Lambda proxy) event under .demo/.
+4. Runs `npx serverless invoke local -f webhook -p .demo/<event>.json` twice, for a .csv and a .csv.gz
+   target, and shows what landed in the target bucket.
+
+Real AWS instead of moto (your own credentials, the usual AWS_PROFILE / AWS_* variables):
+    DEMO_REAL_AWS=1 DEMO_STAGING_BUCKET=my-staging DEMO_TARGET_BUCKET=my-target make demo
+The staged files are deleted afterwards; the two result objects stay under ci360-demo/ in the target.
+Presigned URLs are never printed: they carry credentials.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.localstack import MotoServer, s3_client, webhook_payload  # noqa: E402
+from transforms.redact import scrub  # noqa: E402
+
+DEMO_DIR = ROOT / ".demo"
+ROWS = 5000
+LAYOUT = [  # the column layout of ../shared/ci360/samples/metadata.json
+    {"columnName": "identity_id", "dataType": "CHARACTER"},
+    {"columnName": "external_id", "dataType": "NUMERIC"},
+    {"columnName": "email", "dataType": "CHARACTER"},
+    {"columnName": "signup_date", "dataType": "DATE"},
+    {"columnName": "last_order_dttm", "dataType": "DATETIME"},
+    {"columnName": "order_total", "dataType": "NUMERIC"},
+]
+NAMES = ["ana", "bruno", "zoë", "josé", "søren", "łukasz", "małgorzata", "renée", "yūki", "chloé", "nguyễn",
+         "müller", "olga", "dimitris", "aoife"]
+DOMAINS = ["example.com", "example.org", "exämple.de", "example.co.jp"]
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def heading(text: str) -> None:
+    say()
+    say(f"== {text}")
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The audience
+
+
+def audience(rows: int = ROWS, seed: int = 360) -> bytes:
+    """CI360's data file: CSV, LF line endings, no header, RFC 4180 quoting where a field needs it.
+
+    Deterministic; includes empty fields, UTF-8 names, a field with a comma and one with quotes.
+    """
+    rng = random.Random(seed)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    epoch = date(2018, 1, 1)
+    for i in range(rows):
+        identity = uuid.UUID(int=rng.getrandbits(128), version=4)
+        name = rng.choice(NAMES)
+        email = f"{name}.{i}@{rng.choice(DOMAINS)}"
+        if i % 97 == 1:
+            email = f"o'neil, jr.{i}@example.com"  # a comma: the field is quoted
+        elif i % 131 == 2:
+            email = f'"{name} the admin".{i}@example.com'  # quotes: doubled inside a quoted field
+        signup = epoch + timedelta(days=rng.randrange(2500))
+        last_order = datetime(2024, 1, 1) + timedelta(seconds=rng.randrange(365 * 86400))
+        total = f"{rng.randrange(1, 100_000) / 100:.2f}"
+        writer.writerow([
+            str(identity),
+            100_000 + i,
+            email,
+            "" if i % 23 == 0 else signup.isoformat(),
+            "" if i % 17 == 0 else last_order.strftime("%Y-%m-%d %H:%M:%S"),
+            "" if i % 11 == 0 else total,
+        ])
+    return buffer.getvalue().encode("utf-8")
+
+
+def api_gateway_event(payload: dict[str, Any], stage_name: str = "dev") -> dict[str, Any]:
+    """What API Gateway (REST, Lambda proxy integration) hands the function for CI360's POST /upload."""
+    return {
+        "resource": "/upload",
+        "path": "/upload",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json", "x-api-key": "demo-api-key",
+                    "User-Agent": "CI360 demo"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/upload",
+            "httpMethod": "POST",
+            "path": f"/{stage_name}/upload",
+            "stage": stage_name,
+            "requestId": str(uuid.uuid4()),
+            "identity": {"apiKey": "demo-api-key", "sourceIp": "127.0.0.1"},
+        },
+        "body": json.dumps(payload),
+        "isBase64Encoded": False,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where the buckets live: moto on 127.0.0.1, or real AWS
+
+
+@dataclass
+class Stack:
+    staging_s3: Any
+    target_s3: Any
+    staging: str
+    target: str
+    env: dict[str, str]  # what the invoked function needs on top of the inherited environment
+    region: str
+    real: bool
+    server: MotoServer | None = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            say(f"moto server stopped (pid {self.server.process.pid})")
+
+
+def local_stack() -> Stack:
+    server = MotoServer.start()
+    try:
+        say(f"moto S3 server on {server.endpoint} (pid {server.process.pid})")
+        env = server.environ()
+        os.environ.update(env)  # our own boto3 clients, and the function's, both go to moto
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(name, None)
+        s3 = s3_client()
+        staging, target = "ci360-staging-demo", "ci360-target-demo"
+        for bucket in (staging, target):
+            s3.create_bucket(Bucket=bucket)
+        say(f"created buckets s3://{staging} (CI360 staging) and s3://{target} (target)")
+        return Stack(s3, s3, staging, target, env, env["AWS_DEFAULT_REGION"], real=False, server=server)
+    except BaseException:
+        server.stop()
+        raise
+
+
+def bucket_region(s3: Any, bucket: str) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = s3.head_bucket(Bucket=bucket)
+    except (BotoCoreError, ClientError) as error:
+        sys.exit(f"cannot use s3://{bucket} with your AWS credentials: {scrub(str(error))}")
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return response.get("BucketRegion") or headers.get("x-amz-bucket-region") or "us-east-1"
+
+
+def real_stack() -> Stack:
+    staging = os.environ.get("DEMO_STAGING_BUCKET", "").strip()
+    target = os.environ.get("DEMO_TARGET_BUCKET", "").strip()
+    if not staging or not target:
+        sys.exit("DEMO_REAL_AWS=1 needs DEMO_STAGING_BUCKET and DEMO_TARGET_BUCKET (two existing buckets)")
+    probe = s3_client()
+    staging_region, target_region = bucket_region(probe, staging), bucket_region(probe, target)
+    # Presigned URLs must be signed for the staging bucket's own region.
+    staging_s3 = _regional_client(staging_region)
+    target_s3 = _regional_client(target_region)
+    say(f"real AWS: staging s3://{staging} ({staging_region}), target s3://{target} ({target_region})")
+    return Stack(staging_s3, target_s3, staging, target, {}, target_region, real=True)
+
+
+def _regional_client(region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", region_name=region, config=Config(signature_version="s3v4"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Staging, invoking, showing
+
+
+def stage_audience(stack: Stack, data: bytes, metadata: bytes) -> tuple[str, str, list[str]]:
+    """Stage as CI360 does; return presigned GET URLs (data, metadata) and the staged keys."""
+    prefix = f"exports/1019/{uuid.uuid4()}"
+    keys = [f"{prefix}_data", f"{prefix}_metadata"]
+    for key, body in zip(keys, (data, metadata), strict=True):
+        stack.staging_s3.put_object(Bucket=stack.staging, Key=key, Body=body)
+    ttl = 900 if stack.real else 3600
+    urls = [stack.staging_s3.generate_presigned_url("get_object", ExpiresIn=ttl,
+                                                    Params={"Bucket": stack.staging, "Key": key})
+            for key in keys]
+    say(f"staged s3://{stack.staging}/{keys[0]}  ({len(data):,} bytes, {ROWS:,} rows, no header)")
+    say(f"staged s3://{stack.staging}/{keys[1]}  ({len(metadata):,} bytes, JSON layout)")
+    say(f"presigned GET URLs made (valid {ttl} s; not shown: they carry credentials)")
+    return urls[0], urls[1], keys
+
+
+def serverless_command() -> list[str]:
+    npx = shutil.which("npx")
+    if npx is None:
+        sys.exit("npx (Node.js) is not on PATH; `make demo` installs the Node packages with npm ci")
+    return [npx, "--no", "serverless"]
+
+
+def invoke(event_path: Path, stack: Stack) -> dict[str, Any]:
+    """Run the function through osls' `invoke local`, as a user would; return its response."""
+    relative = event_path.relative_to(ROOT)
+    command = [*serverless_command(), "invoke", "local", "-f", "webhook", "-p", str(relative)]
+    if stack.real:
+        command += ["--region", stack.region]
+    env = {**os.environ, **stack.env, "s3_bucket_name": stack.target}
+    # invoke local spawns `python3` from PATH: the project's virtualenv first.
+    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
+    env.setdefault("LOG_LEVEL", "INFO")
+    say(f"$ s3_bucket_name={stack.target} npx serverless invoke local -f webhook -p {relative}"
+        + (f" --region {stack.region}" if stack.real else ""))
+    started = time.monotonic()
+    completed = subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    output = scrub(completed.stdout + completed.stderr)
+    response = _response_in(completed.stdout)
+    if completed.returncode != 0 or response is None:
+        say(output)
+        raise SystemExit(f"invoke local failed (exit code {completed.returncode})")
+    _show_logs(completed.stdout)
+    say(f"invoke local took {elapsed:.1f} s (osls start-up included)")
+    return response
+
+
+def _response_in(stdout: str) -> dict[str, Any] | None:
+    """The handler's return value: invoke.py writes it last, as indented JSON."""
+    start = stdout.rfind("{\n")
+    while start != -1:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(stdout[start:])
+        except json.JSONDecodeError:
+            start = stdout.rfind("{\n", 0, start)
+            continue
+        if isinstance(value, dict) and "statusCode" in value:
+            return value
+        start = stdout.rfind("{\n", 0, start)
+    return None
+
+
+def _show_logs(stdout: str) -> None:
+    """The function's structured (Powertools) log lines, one short line each."""
+    for line in stdout.splitlines():
+        if not line.startswith('{"'):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or "message" not in record:
+            continue
+        keep = {k: record[k] for k in ("key", "format", "rows", "bytes_written", "error_code")
+                if k in record}
+        extra = " ".join(f"{k}={v}" for k, v in keep.items())
+        say(scrub(f"  log {record.get('level', ''):<7} {record['message']}  {extra}".rstrip()))
+
+
+def show_response(response: dict[str, Any]) -> dict[str, Any]:
+    body = response.get("body") or "{}"
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        parsed = {"raw": body}
+    if isinstance(parsed, dict) and "url" in parsed:
+        parsed["url"] = scrub(str(parsed["url"]))
+    say(f"response: HTTP {response.get('statusCode')}")
+    for line in json.dumps(parsed, indent=2, ensure_ascii=False).splitlines():
+        say(f"  {line}")
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def show_landed(stack: Stack, key: str, expected: bytes) -> None:
+    head = stack.target_s3.head_object(Bucket=stack.target, Key=key)
+    say(f"landed: s3://{stack.target}/{key}")
+    say(f"  size {head['ContentLength']:,} bytes, Content-Type {head.get('ContentType', '?')}")
+    raw = stack.target_s3.get_object(Bucket=stack.target, Key=key)["Body"].read()
+    content = gzip.decompress(raw) if key.endswith(".gz") else raw
+    if key.endswith(".gz"):
+        say(f"  gzip: {len(content):,} bytes decompressed ({len(raw) / max(len(content), 1):.0%} of that)")
+    say("  first rows:")
+    for line in content.decode("utf-8").splitlines()[:5]:
+        say(f"    {line}")
+    same = content == expected
+    say("  check: " + ("header row + the staged bytes, unchanged" if same else "differs from the staging"))
+    if not same:
+        raise SystemExit("the landed object is not the header row plus the staged data")
+
+
+def header_row() -> bytes:
+    return (",".join(column["columnName"] for column in LAYOUT) + "\n").encode()
+
+
+def main() -> int:
+    real = truthy(os.environ.get("DEMO_REAL_AWS"))
+    heading("Local stack" if not real else "Real AWS")
+    stack = real_stack() if real else local_stack()
+    staged_keys: list[str] = []
+    try:
+        heading("CI360 stages an audience")
+        data = audience()
+        metadata = json.dumps(LAYOUT).encode()
+        data_url, metadata_url, staged_keys = stage_audience(stack, data, metadata)
+
+        DEMO_DIR.mkdir(exist_ok=True)
+        run_id = uuid.uuid4().hex[:8]
+        targets = [("event.json", f"ci360-demo/{run_id}/audience.csv"),
+                   ("event-gz.json", f"ci360-demo/{run_id}/audience.csv.gz")]
+        for event_name, key in targets:
+            heading(f"CI360 calls the webhook: s3_filename = {key}")
+            payload = webhook_payload(data_url, metadata_url, key)
+            event_path = DEMO_DIR / event_name
+            event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
+            say(f"wrote {event_path.relative_to(ROOT)} (API Gateway proxy event; body = the webhook JSON)")
+            response = invoke(event_path, stack)
+            body = show_response(response)
+            if response.get("statusCode") != 200:
+                raise SystemExit(f"the function answered {response.get('statusCode')}: "
+                                 f"{body.get('error', {}).get('code', '?')}")
+            show_landed(stack, key, header_row() + data)
+        heading("Done")
+        say(f"both objects are in s3://{stack.target}/ci360-demo/{run_id}/"
+            + ("" if stack.real else " (on the moto server, gone when it stops)"))
+        return 0
+    finally:
+        if stack.real:
+            for key in staged_keys:
+                stack.staging_s3.delete_object(Bucket=stack.staging, Key=key)
+            if staged_keys:
+                say(f"deleted the staged files from s3://{stack.staging}")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
