@@ -91,7 +91,8 @@ def test_parquet_types_values_and_nulls_read_back(stack: Stack, tmp_path) -> Non
     assert "isSigned=false" not in str(column["external_id"].logical_type)
     rows = duck(blob, "read_parquet", ".parquet", tmp_path)
     assert rows[1] == ("id-2", 100002, "o'neil, jr@example.com", dt.date(2019, 12, 31),
-                       dt.datetime(2024, 10, 30, 23, 59, 59, 123000), Decimal("0.99"), -1.5, 0, False, 'say "hi"')
+                       dt.datetime(2024, 10, 30, 23, 59, 59, 123000), Decimal("0.99"), -1.5, 0, False,
+                       'say "hi"')
     assert rows[2][3:] == (None, dt.datetime(2024, 11, 20, 8, 0), None, None, None, None, None)
 
 
@@ -156,7 +157,8 @@ def test_bad_value_fails_with_a_422_naming_row_column_and_value(stack: Stack) ->
     assert response.status == 422, response.body
     error = response.body["error"]
     assert error["code"] == "BAD_VALUE"
-    assert error["details"] == [{"row": 5, "column": "signup_date", "value": "2024-02-30", "expected": "date"}]
+    assert error["details"] == [
+        {"row": 5, "column": "signup_date", "value": "2024-02-30", "expected": "date"}]
     assert stack.target_keys() == [] and stack.pending_uploads() == []
 
 
