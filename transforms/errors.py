@@ -82,3 +82,14 @@ class BadValueError(UnprocessableError):
                          [{"row": row, "column": column, "value": shown, "expected": expected}])
         self.row = row
         self.column = column
+
+
+class CatalogError(ConnectorError):
+    """The Glue Data Catalog refused or failed a table or partition call; ``glue_code`` is Glue's own."""
+
+    code = "GLUE_ERROR"
+
+    def __init__(self, message: str, glue_code: str, http_status: int | None = None) -> None:
+        super().__init__(message, [{"glueErrorCode": glue_code}])
+        self.glue_code = glue_code
+        self.http_status = http_status
