@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transforms.errors import (
+    CatalogError,
     ConfigurationError,
     ConnectorError,
     LayoutError,
@@ -26,7 +27,7 @@ def status_for(error: ConnectorError) -> int:
         return 422
     if isinstance(error, SourceError):
         return 504 if error.timed_out else 502
-    if isinstance(error, SinkError):
+    if isinstance(error, SinkError | CatalogError):
         return 502
     if isinstance(error, ConfigurationError):
         return 500

@@ -30,6 +30,11 @@ def s3_client() -> Any:
                                             retries={"mode": "standard"}))
 
 
+@lru_cache(maxsize=1)
+def glue_client() -> Any:
+    return boto3.client("glue", config=Config(retries={"mode": "standard"}))
+
+
 @lru_cache(maxsize=4)
 def http_source(connect_timeout: float, read_timeout: float) -> HttpSource:
     return HttpSource(connect_timeout, read_timeout)
@@ -43,8 +48,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         job = parse_job(webhook_payload(event), settings)
         logger.set_correlation_id(job.occurrence_id)
         logger.append_keys(task_id=job.task_id, tenant=job.tenant)
-        result = run(job, settings, s3_client(), http_source(settings.connect_timeout,
-                                                               settings.read_timeout))
+        http = http_source(settings.connect_timeout, settings.read_timeout)
+        glue = glue_client() if settings.glue_database else None
+        result = run(job, settings, s3_client(), http, glue)
         return respond(200, result.to_json())
     except ConnectorError as error:
         logger.warning("job failed", extra={"error_code": error.code, "error_message": error.message})

@@ -13,7 +13,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
+from transforms.errors import ConnectorError
 from transforms.formats import WriteContext, WriteOptions, format_for_key
+from transforms.glue import register_table
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
 from transforms.redact import redact_url
@@ -41,6 +43,7 @@ class Result:
     url: str | None = None  # a presigned GET of the result, only when a TTL is configured
     schema: TypedSchema | None = None  # set for typed formats: what the columns became
     bad_values: dict[str, int] = field(default_factory=dict)
+    catalog: dict[str, Any] | None = None  # the Glue registration's outcome, when one is configured
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -61,6 +64,8 @@ class Result:
             if self.schema.unknown_types:
                 body["unknownTypes"] = dict(self.schema.unknown_types)
             body["badValues"] = dict(self.bad_values)
+        if self.catalog is not None:
+            body["glue"] = self.catalog
         if self.url:
             body["url"] = self.url
         return body
@@ -71,8 +76,11 @@ def fetch_layout(job: Job, http: HttpSource) -> Layout:
     return parse_layout(http.fetch(job.metadata_url, "metadata", METADATA_LIMIT))
 
 
-def run(job: Job, settings: Settings, s3: Any, http: HttpSource) -> Result:
-    """Stream the job's data file into its target; on any failure nothing is left at the key."""
+def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None) -> Result:
+    """Stream the job's data file into its target; on any failure nothing is left at the key.
+
+    ``glue`` is a Glue client, used only when ``settings.glue_database`` is set.
+    """
     started = time.monotonic()
     layout = fetch_layout(job, http)
     schema = build_schema(layout, job.column_types)
@@ -95,9 +103,31 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource) -> Result:
                     columns=len(layout.columns), bytes_read=source.bytes_read,
                     bytes_written=sink.bytes_written, seconds=time.monotonic() - started,
                     occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
-                    schema=schema if fmt.typed else None, bad_values=report.bad_values)
+                    schema=schema if fmt.typed else None, bad_values=report.bad_values,
+                    catalog=_register(glue, job, settings, schema, fmt.name))
     logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
     return result
+
+
+def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
+              fmt: str) -> dict[str, Any] | None:
+    """Catalog what landed.
+
+    The object is complete by now, so a catalog failure is reported in the result (and logged as an
+    error) rather than failing a transfer that did land and would only be sent again.
+    """
+    if not settings.glue_database or glue is None:
+        return None
+    try:
+        outcome = register_table(glue, settings.glue_database, bucket=job.bucket, key=job.key,
+                                 schema=schema, fmt=fmt, csv_header=job.csv_header)
+    except ConnectorError as exc:
+        logger.error("Glue registration failed", extra={"error_code": exc.code, "error_message": exc.message})
+        return {"registered": False, "error": {"code": exc.code, "message": exc.message,
+                                               "details": exc.details}}
+    if outcome.get("warning"):
+        logger.warning("Glue registration", extra={"warning": outcome["warning"]})
+    return outcome
 
 
 def _result_url(s3: Any, job: Job, settings: Settings) -> str | None:

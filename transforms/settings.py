@@ -80,6 +80,7 @@ class Settings:
     on_bad_value: str = "fail"
     compression: str | None = None
     row_group_bytes: int = 128 * 1024 * 1024
+    glue_database: str | None = None  # register each landed folder as an Athena table when set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +108,7 @@ class Settings:
             on_bad_value=on_bad_value,  # type: ignore[arg-type]
             compression=compression,
             row_group_bytes=_int(env, "row_group_mb", 128, 1) * 1024 * 1024,
+            glue_database=env.get("glue_database", "").strip() or None,
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),
             # S3 refuses multipart parts under 5 MiB (except the last).
