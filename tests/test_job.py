@@ -9,7 +9,7 @@ from transforms.errors import ConfigurationError, ValidationError
 from transforms.job import parse_job
 from transforms.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ci360" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 SETTINGS = Settings(bucket="target")
 
 

@@ -7,7 +7,7 @@ import pytest
 from transforms.errors import LayoutError
 from transforms.layout import Column, parse_layout
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ci360" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 
 
 def test_json_layout_from_the_shared_sample() -> None:

@@ -13,7 +13,7 @@ from backports import zstd
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.localstack import webhook_payload
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ci360" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 JSON_LAYOUT = json.dumps([
     {"columnName": "identity_id", "dataType": "CHARACTER"},
     {"columnName": "external_id", "dataType": "NUMERIC"},
