@@ -36,8 +36,8 @@ def glue_client() -> Any:
 
 
 @lru_cache(maxsize=4)
-def http_source(connect_timeout: float, read_timeout: float) -> HttpSource:
-    return HttpSource(connect_timeout, read_timeout)
+def http_source(connect_timeout: float, read_timeout: float, resume_attempts: int) -> HttpSource:
+    return HttpSource(connect_timeout, read_timeout, resume_attempts)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -48,7 +48,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         job = parse_job(webhook_payload(event), settings)
         logger.set_correlation_id(job.occurrence_id)
         logger.append_keys(task_id=job.task_id, tenant=job.tenant)
-        http = http_source(settings.connect_timeout, settings.read_timeout)
+        http = http_source(settings.connect_timeout, settings.read_timeout, settings.resume_attempts)
         glue = glue_client() if settings.glue_database else None
         result = run(job, settings, s3_client(), http, glue)
         return respond(200, result.to_json())

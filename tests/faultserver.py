@@ -1,18 +1,21 @@
 """A misbehaving HTTP origin on 127.0.0.1, for the failures moto's server will not produce.
 
-Each path is scripted: an S3-style refusal, a body cut short of its Content-Length, or silence.
+Each path is scripted: an S3-style refusal, a body cut short, silence, or an object that is cut
+mid-body and then served by Range requests (pinned by If-Match, as S3 does), possibly changing.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 EXPIRED_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
                b"<Message>Request has expired</Message><X-Amz-Expires>3600</X-Amz-Expires></Error>")
+PRECONDITION_XML = b"<Error><Code>PreconditionFailed</Code></Error>"
 
 
 @dataclass
@@ -21,31 +24,62 @@ class Script:
     body: bytes = b""
     promised_length: int | None = None  # a Content-Length larger than the body: the connection drops
     delay: float = 0.0  # seconds of silence before answering
+    etag: str | None = None  # set: the object has an ETag and honours Range + If-Match
+    cuts: list[int] = field(default_factory=list)  # each response in turn drops after this many bytes
+    etag_after_first: str | None = None  # the object is replaced after the first response
 
 
 class FaultServer:
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}
-        self.requests: list[str] = []
+        self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
-                server.requests.append(path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server.requests.append((path, headers))
                 script = server.scripts.get(path, Script(404, b"<Error><Code>NoSuchKey</Code></Error>"))
                 if script.delay:
                     time.sleep(script.delay)
-                self.send_response(script.status)
+                if script.etag is not None:
+                    self._object(script, headers, len([r for r in server.requests if r[0] == path]))
+                    return
                 length = script.promised_length if script.promised_length is not None else len(script.body)
-                self.send_header("Content-Length", str(length))
+                self._send(script.status, script.body, {"Content-Length": str(length)},
+                           cut=script.promised_length is not None)
+
+            def _object(self, script: Script, headers: dict[str, str], nth: int) -> None:
+                etag = script.etag if nth == 1 or not script.etag_after_first else script.etag_after_first
+                if "if-match" in headers and headers["if-match"] != etag:
+                    self._send(412, PRECONDITION_XML, {"Content-Length": str(len(PRECONDITION_XML))})
+                    return
+                body, status, extra = script.body, 200, {}
+                match = re.fullmatch(r"bytes=(\d+)-", headers.get("range", ""))
+                if match:
+                    start = int(match.group(1))
+                    body, status = script.body[start:], 206
+                    extra["Content-Range"] = f"bytes {start}-{len(script.body) - 1}/{len(script.body)}"
+                cut = script.cuts[nth - 1] if nth <= len(script.cuts) else None
+                self._send(status, body if cut is None else body[:cut],
+                           {"Content-Length": str(len(body)), "ETag": etag, **extra}, cut=cut is not None)
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str], cut: bool = False) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if cut:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    self.wfile.write(script.body)
+                    self.wfile.write(body)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                if script.promised_length is not None:
+                if cut:
                     self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
@@ -62,6 +96,9 @@ class FaultServer:
         host, port = self._httpd.server_address[:2]
         return (f"http://{host}:{port}{path}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F"
                 f"&X-Amz-Security-Token=SECRETTOKEN&X-Amz-Signature=deadbeefsignature")
+
+    def requests_for(self, path: str) -> list[dict[str, str]]:
+        return [headers for p, headers in self.requests if p == path]
 
     def stop(self) -> None:
         self._httpd.shutdown()

@@ -80,6 +80,7 @@ class Settings:
     on_bad_value: str = "fail"
     compression: str | None = None
     row_group_bytes: int = 128 * 1024 * 1024
+    resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     glue_database: str | None = None  # register each landed folder as an Athena table when set
 
     @classmethod
@@ -108,6 +109,7 @@ class Settings:
             on_bad_value=on_bad_value,  # type: ignore[arg-type]
             compression=compression,
             row_group_bytes=_int(env, "row_group_mb", 128, 1) * 1024 * 1024,
+            resume_attempts=_int(env, "resume_attempts", 5, 0),
             glue_database=env.get("glue_database", "").strip() or None,
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),

@@ -9,14 +9,17 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import urllib3
+from aws_lambda_powertools import Logger
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from transforms import SERVICE_NAME
 from transforms.errors import SourceError
 from transforms.redact import scrub
 
@@ -33,12 +36,16 @@ class _ScrubUrls(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_ScrubUrls())
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 class HttpSource:
     """A connection pool with bounded timeouts; one per warm Lambda container."""
 
-    def __init__(self, connect_timeout: float = 10.0, read_timeout: float = 60.0) -> None:
+    def __init__(self, connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 resume_attempts: int = 5, backoff: float = 0.5) -> None:
+        self.resume_attempts = resume_attempts
+        self.backoff = backoff
         self._pool = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             # Connection failures are retried; a GET that got an answer is not, and a presigned URL
@@ -50,8 +57,17 @@ class HttpSource:
     @contextmanager
     def open(self, url: str, file: str) -> Iterator[SourceStream]:
         """Start a streaming GET; the body is read through the yielded stream."""
+        response = self._get(url, file, {})
+        stream = SourceStream(self, url, file, response)
         try:
-            response = self._pool.request("GET", url, preload_content=False, redirect=False)
+            yield stream
+        finally:
+            stream.release()
+
+    def _get(self, url: str, file: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self._pool.request("GET", url, headers=headers, preload_content=False,
+                                          redirect=False)
         except HTTPError as exc:
             # Retries wrap the last cause; look through them to tell a timeout from a refusal.
             cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
@@ -60,12 +76,12 @@ class HttpSource:
                                   timed_out=True) from None
             raise SourceError(f"the {file} file's URL could not be reached ({type(cause).__name__})",
                               file) from None
-        try:
-            if response.status >= 300:
+        if response.status >= 300:
+            try:
                 raise _status_error(response, file)
-            yield SourceStream(response, file)
-        finally:
-            response.release_conn()
+            finally:
+                response.release_conn()
+        return response
 
     def fetch(self, url: str, file: str, limit: int) -> bytes:
         """Read a small file whole (the metadata); refuse one larger than ``limit`` bytes."""
@@ -87,7 +103,9 @@ def _status_error(response: urllib3.BaseHTTPResponse, file: str) -> SourceError:
         body = b""
     match = _S3_CODE.search(body)
     reason = f" ({match.group(1).decode()})" if match else ""
-    if status in (401, 403):
+    if status == 412:
+        what = "it changed while being read (its ETag no longer matches)"
+    elif status in (401, 403):
         what = "access was refused; the presigned URL may have expired"
     elif status == 404:
         what = "it was not found"
@@ -100,15 +118,27 @@ def _status_error(response: urllib3.BaseHTTPResponse, file: str) -> SourceError:
 
 
 class SourceStream(io.RawIOBase):
-    """The body of a GET, counted as it is read, as chunks or as a file (pyarrow reads it that way)."""
+    """The body of a GET, counted as it is read, as chunks or as a file (pyarrow reads it that way).
 
-    def __init__(self, response: urllib3.BaseHTTPResponse, file: str) -> None:
+    A connection that drops mid-body is resumed with a Range request from the last byte received,
+    pinned to the same object with If-Match on its ETag, a bounded number of times with backoff. The
+    total must equal Content-Length: a body that ends short is an error, never a silent success.
+    """
+
+    def __init__(self, source: HttpSource, url: str, file: str, response: urllib3.BaseHTTPResponse) -> None:
         super().__init__()
-        self._response = response
+        self._source = source
+        self._url = url
         self._file = file
+        self._response = response
         self.bytes_read = 0
+        self.resumes = 0
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
+        self.etag = response.headers.get("ETag")
+        # Resuming needs a fixed length and identity; a transfer-encoded body cannot be resumed by offset.
+        self._resumable = bool(self.etag and self.content_length is not None
+                               and not response.headers.get("Content-Encoding"))
 
     def readable(self) -> bool:
         return True
@@ -119,17 +149,34 @@ class SourceStream(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes; a body shorter than Content-Length is an error, never an end."""
-        try:
-            data = self._response.read(None if size is None or size < 0 else size, decode_content=True)
-        except Urllib3Timeout:
-            raise SourceError(f"timed out reading the {self._file} file", self._file,
-                              timed_out=True) from None
-        except (ProtocolError, HTTPError) as exc:
-            raise SourceError(f"the {self._file} file's download broke off after {self.bytes_read} "
-                              f"bytes ({type(exc).__name__})", self._file) from None
-        self.bytes_read += len(data)
-        return data
+        """Read up to ``size`` bytes, resuming a dropped connection where it broke off.
+
+        A large read (pyarrow asks for whole CSV blocks) is filled piece by piece, so a drop loses
+        at most one piece of progress rather than the whole block.
+        """
+        if size is None or size < 0:
+            return b"".join(self.chunks())
+        pieces, wanted = [], size
+        while wanted > 0:
+            piece = self._read_piece(min(wanted, CHUNK_SIZE))
+            if not piece:
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _read_piece(self, size: int) -> bytes:
+        while True:
+            try:
+                data = self._response.read(size, decode_content=True)
+            except (ProtocolError, HTTPError) as exc:
+                self._resume(exc)
+                continue
+            self.bytes_read += len(data)
+            if not data and self.content_length is not None and self.bytes_read < self.content_length:
+                self._resume(None)  # ended early without an error: same as a drop
+                continue
+            return data
 
     def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
         while True:
@@ -137,3 +184,33 @@ class SourceStream(io.RawIOBase):
             if not chunk:
                 return
             yield chunk
+
+    def release(self) -> None:
+        self._response.release_conn()
+
+    def _resume(self, cause: Exception | None) -> None:
+        timed_out = isinstance(cause, Urllib3Timeout)
+        reason = type(cause).__name__ if cause else "body ended early"
+        if not self._resumable or self.resumes >= self._source.resume_attempts:
+            why = "" if self._resumable else ", and the server gave no ETag and length to resume by"
+            raise SourceError(f"the {self._file} file's download broke off after {self.bytes_read} of "
+                              f"{self.content_length} bytes ({reason}{why})", self._file,
+                              timed_out=timed_out) from None
+        self.resumes += 1
+        logger.warning("resuming download", extra={"file": self._file, "offset": self.bytes_read,
+                                                    "attempt": self.resumes, "reason": reason})
+        self._response.release_conn()
+        time.sleep(self._source.backoff * 2 ** (self.resumes - 1))
+        assert self.etag is not None
+        response = self._source._get(self._url, self._file,
+                                     {"Range": f"bytes={self.bytes_read}-", "If-Match": self.etag})
+        expected = f"bytes {self.bytes_read}-{self.content_length - 1}/{self.content_length}" \
+            if self.content_length else ""
+        if response.status != 206 or response.headers.get("Content-Range") != expected:
+            response.release_conn()
+            raise SourceError(f"the {self._file} file's download broke off after {self.bytes_read} bytes "
+                              f"and the server would not resume it (HTTP {response.status})", self._file)
+        if response.headers.get("ETag") not in (None, self.etag):
+            response.release_conn()
+            raise SourceError(f"the {self._file} file changed while being read", self._file)
+        self._response = response
