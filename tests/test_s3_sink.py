@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -58,6 +60,10 @@ def test_parts_upload_concurrently_and_assemble_in_order(stack: Stack) -> None:
     sink.close()
     assert stack.landed("k.bin") == b"".join(data)
     assert sink.bytes_written == 26 * MIB
+    expected_crc = base64.b64encode(zlib.crc32(b"".join(data)).to_bytes(4, "big")).decode()
+    assert sink.checksum_crc32 == expected_crc
+    head = stack.s3.head_object(Bucket=stack.target, Key="k.bin", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (expected_crc, "FULL_OBJECT")
     # Several parts were in flight at once (upload overlaps the writer), but never more than allowed.
     assert client.max_in_flight == 3
 

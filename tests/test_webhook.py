@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import bz2
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,8 @@ def test_csv_gets_a_header_row_then_the_data_bytes_unchanged(stack: Stack) -> No
     assert response.body["bytesRead"] == len(DATA)
     assert response.body["bytesWritten"] == len(HEADER) + len(DATA)
     assert response.body["format"] == "csv"
+    crc32 = base64.b64encode(zlib.crc32(HEADER + DATA).to_bytes(4, "big")).decode()
+    assert response.body["checksum"] == {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": crc32}
     assert response.body["bucket"] == stack.target
     assert "url" not in response.body  # no presigned link unless a TTL is configured
     assert stack.target_keys() == ["audiences/my_audience.csv"]

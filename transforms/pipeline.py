@@ -40,6 +40,7 @@ class Result:
     bytes_written: int
     seconds: float
     occurrence_id: str
+    crc32: str  # full-object CRC32 of what was written, base64, as S3 reports it
     url: str | None = None  # a presigned GET of the result, only when a TTL is configured
     schema: TypedSchema | None = None  # set for typed formats: what the columns became
     bad_values: dict[str, int] = field(default_factory=dict)
@@ -57,6 +58,7 @@ class Result:
             "bytesRead": self.bytes_read,
             "bytesWritten": self.bytes_written,
             "seconds": round(self.seconds, 3),
+            "checksum": {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": self.crc32},
         }
         if self.schema is not None:
             body["schema"] = self.schema.types()
@@ -101,7 +103,8 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
             report = fmt.write(source, sink, ctx)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,
-                    bytes_written=sink.bytes_written, seconds=time.monotonic() - started,
+                    bytes_written=sink.bytes_written, crc32=sink.checksum_crc32,
+                    seconds=time.monotonic() - started,
                     occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
                     schema=schema if fmt.typed else None, bad_values=report.bad_values,
                     catalog=_register(glue, job, settings, schema, fmt.name))
