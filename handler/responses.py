@@ -10,6 +10,7 @@ from transforms.errors import (
     CatalogError,
     ConfigurationError,
     ConnectorError,
+    DeadlineError,
     LayoutError,
     SinkError,
     SourceError,
@@ -27,6 +28,8 @@ def status_for(error: ConnectorError) -> int:
         return 422
     if isinstance(error, SourceError):
         return 504 if error.timed_out else 502
+    if isinstance(error, DeadlineError):
+        return 504
     if isinstance(error, SinkError | CatalogError):
         return 502
     if isinstance(error, ConfigurationError):

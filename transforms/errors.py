@@ -93,3 +93,12 @@ class CatalogError(ConnectorError):
         super().__init__(message, [{"glueErrorCode": glue_code}])
         self.glue_code = glue_code
         self.http_status = http_status
+
+
+class DeadlineError(ConnectorError):
+    """The run was stopped before the platform's time limit could cut it off mid-write."""
+
+    code = "DEADLINE_EXCEEDED"
+
+    def __init__(self, message: str, progress: dict[str, Any]) -> None:
+        super().__init__(message, [progress])

@@ -18,6 +18,7 @@ from transforms.formats import WriteContext, WriteOptions, format_for_key
 from transforms.glue import register_table
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
+from transforms.progress import Deadline, Progress, Snapshot
 from transforms.redact import redact_url
 from transforms.s3_sink import S3MultipartSink, s3_failure
 from transforms.schema import TypedSchema, build_schema
@@ -73,15 +74,21 @@ class Result:
         return body
 
 
+def _log_progress(snapshot: Snapshot) -> None:
+    logger.info("progress", extra=snapshot.to_json())
+
+
 def fetch_layout(job: Job, http: HttpSource) -> Layout:
     logger.info("fetching metadata", extra={"metadata_url": redact_url(job.metadata_url)})
     return parse_layout(http.fetch(job.metadata_url, "metadata", METADATA_LIMIT))
 
 
-def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None) -> Result:
+def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None,
+        deadline: Deadline | None = None) -> Result:
     """Stream the job's data file into its target; on any failure nothing is left at the key.
 
-    ``glue`` is a Glue client, used only when ``settings.glue_database`` is set.
+    ``glue`` is a Glue client, used only when ``settings.glue_database`` is set. ``deadline`` stops
+    the run (cleanly: upload aborted, nothing landed) before the platform's time limit would.
     """
     started = time.monotonic()
     layout = fetch_layout(job, http)
@@ -96,6 +103,8 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
     with http.open(job.data_url, "data") as source:
+        source.on_read = Progress(source.content_length, _log_progress, deadline=deadline,
+                                  interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
                                max_in_flight=settings.upload_concurrency,
                                extra_args={"ContentType": fmt.content_type})

@@ -81,6 +81,7 @@ class Settings:
     compression: str | None = None
     row_group_bytes: int = 128 * 1024 * 1024
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
+    progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
 
     @classmethod
@@ -110,6 +111,7 @@ class Settings:
             compression=compression,
             row_group_bytes=_int(env, "row_group_mb", 128, 1) * 1024 * 1024,
             resume_attempts=_int(env, "resume_attempts", 5, 0),
+            progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),

@@ -10,7 +10,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -133,6 +133,7 @@ class SourceStream(io.RawIOBase):
         self._response = response
         self.bytes_read = 0
         self.resumes = 0
+        self.on_read: Callable[[int], None] | None = None  # told each piece's size (progress, deadline)
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
         self.etag = response.headers.get("ETag")
@@ -173,6 +174,8 @@ class SourceStream(io.RawIOBase):
                 self._resume(exc)
                 continue
             self.bytes_read += len(data)
+            if data and self.on_read is not None:
+                self.on_read(len(data))
             if not data and self.content_length is not None and self.bytes_read < self.content_length:
                 self._resume(None)  # ended early without an error: same as a drop
                 continue
