@@ -11,7 +11,10 @@ from transforms.errors import (
     ConfigurationError,
     ConnectorError,
     DeadlineError,
+    JobStoreError,
     LayoutError,
+    NotFoundError,
+    QueueError,
     SinkError,
     SourceError,
     UnprocessableError,
@@ -24,13 +27,15 @@ _JSON = {"Content-Type": "application/json"}
 def status_for(error: ConnectorError) -> int:
     if isinstance(error, ValidationError):
         return 400
+    if isinstance(error, NotFoundError):
+        return 404
     if isinstance(error, LayoutError | UnprocessableError):
         return 422
     if isinstance(error, SourceError):
         return 504 if error.timed_out else 502
     if isinstance(error, DeadlineError):
         return 504
-    if isinstance(error, SinkError | CatalogError):
+    if isinstance(error, SinkError | CatalogError | QueueError | JobStoreError):
         return 502
     if isinstance(error, ConfigurationError):
         return 500

@@ -166,7 +166,7 @@ def fault_server() -> Iterator[Any]:
 @pytest.fixture
 def lambda_logs() -> Iterator[io.StringIO]:
     """What the function prints to CloudWatch: the Powertools handler's stream, formatter included."""
-    from handler.webhook import logger
+    from handler.runtime import logger
 
     buffer = io.StringIO()
     previous = logger.registered_handler.setStream(buffer)

@@ -102,3 +102,46 @@ class DeadlineError(ConnectorError):
 
     def __init__(self, message: str, progress: dict[str, Any]) -> None:
         super().__init__(message, [progress])
+
+
+class QueueError(ConnectorError):
+    """SQS refused or failed to take a job for asynchronous processing."""
+
+    code = "QUEUE_ERROR"
+
+    def __init__(self, message: str, aws_code: str) -> None:
+        super().__init__(message, [{"sqsErrorCode": aws_code}])
+
+
+class JobStoreError(ConnectorError):
+    """DynamoDB refused or failed a job-record or idempotency operation."""
+
+    code = "JOB_STORE_ERROR"
+
+    def __init__(self, message: str, aws_code: str) -> None:
+        super().__init__(message, [{"dynamodbErrorCode": aws_code}])
+
+
+def aws_error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore failure, or the exception's type when nothing answered."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or "Unknown")
+    return type(exc).__name__
+
+
+def is_transient(error: ConnectorError) -> bool:
+    """Worth another try later (a queue redelivery): throttling, timeouts, 5xx; not refusals."""
+    if isinstance(error, SourceError):
+        return error.timed_out or error.upstream_status is None or error.upstream_status in (429, 500, 502,
+                                                                                            503, 504)
+    if isinstance(error, SinkError):
+        return error.http_status is None or error.http_status >= 500 or error.s3_code in (
+            "SlowDown", "RequestTimeout", "Throttling", "ThrottlingException")
+    return isinstance(error, QueueError | JobStoreError)
+
+
+class NotFoundError(ConnectorError):
+    """What was asked for (a job record) does not exist."""
+
+    code = "NOT_FOUND"

@@ -15,7 +15,7 @@ from transforms.errors import ValidationError
 from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.keys import validate_key
 from transforms.schema import parse_overrides
-from transforms.settings import Settings, choice, parse_bool
+from transforms.settings import PROCESSING_MODES, Settings, choice, parse_bool
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Job:
     column_types: Mapping[str, str] = field(default_factory=dict)  # send parameter, over the deployment's
     on_bad_value: str = "fail"
     compression: str | None = None
+    processing_mode: str = "auto"
     send_parameters: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -111,5 +112,7 @@ def parse_job(payload: Any, settings: Settings) -> Job:
                             BAD_VALUE_POLICIES, settings.on_bad_value) or "fail",
         compression=choice(field_name("compression"), params.get("compression", ""), COLUMNAR_CODECS,
                            settings.compression),
+        processing_mode=choice(field_name("processing_mode"), params.get("processing_mode", ""),
+                               PROCESSING_MODES, settings.processing_mode) or "auto",
         send_parameters=params,
     )

@@ -14,6 +14,7 @@ from transforms.errors import ConfigurationError, ValidationError
 from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.schema import parse_overrides
 
+PROCESSING_MODES = ("sync", "async", "auto")
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -83,6 +84,14 @@ class Settings:
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
+    # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
+    processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
+    sync_max_bytes: int = 100 * 1000 * 1000  # in auto, larger files go to the queue
+    jobs_queue_url: str | None = None
+    jobs_table: str | None = None
+    idempotency_table: str | None = None
+    idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
+    deadline_margin_s: float = 20.0  # stop this long before the function's time limit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +111,8 @@ class Settings:
             column_types = parse_overrides(env.get("column_types", ""), "column_types")
             on_bad_value = choice("on_bad_value", env.get("on_bad_value", ""), BAD_VALUE_POLICIES, "fail")
             compression = choice("compression", env.get("compression", ""), COLUMNAR_CODECS, None)
+            processing_mode = choice("processing_mode", env.get("processing_mode", ""), PROCESSING_MODES,
+                                     "auto")
         except ValidationError as exc:
             raise ConfigurationError(f"environment setting {exc.message}") from None
         return cls(
@@ -113,6 +124,13 @@ class Settings:
             resume_attempts=_int(env, "resume_attempts", 5, 0),
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
+            processing_mode=processing_mode or "auto",
+            sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
+            jobs_queue_url=env.get("jobs_queue_url", "").strip() or None,
+            jobs_table=env.get("jobs_table", "").strip() or None,
+            idempotency_table=env.get("idempotency_table", "").strip() or None,
+            idempotency_hours=_int(env, "idempotency_hours", 72, 1),
+            deadline_margin_s=_float(env, "deadline_margin_s", 20.0),
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),
             # S3 refuses multipart parts under 5 MiB (except the last).

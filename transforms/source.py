@@ -83,6 +83,20 @@ class HttpSource:
                 response.release_conn()
         return response
 
+    def size(self, url: str, file: str) -> int | None:
+        """The file's size without downloading it: a presigned GET URL does not allow HEAD (the method
+        is part of the signature), so ask for its first byte and read the total from Content-Range."""
+        response = self._get(url, file, {"Range": "bytes=0-0"})
+        try:
+            total = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+            if response.status == 206 and total.isdigit():
+                return int(total)
+            length = response.headers.get("Content-Length")  # a server that ignored the range
+            return int(length) if response.status == 200 and length and length.isdigit() else None
+        finally:
+            response.drain_conn() if response.status == 206 else response.close()
+            response.release_conn()
+
     def fetch(self, url: str, file: str, limit: int) -> bytes:
         """Read a small file whole (the metadata); refuse one larger than ``limit`` bytes."""
         with self.open(url, file) as stream:

@@ -1,0 +1,47 @@
+"""Lambda entry point for queued jobs (SQS, batch size 1): the same landing as the webhook's.
+
+A failure worth retrying (throttling, timeouts, 5xx) is raised, so SQS delivers the message again
+and, after a bounded number of receives, moves it to the dead-letter queue. A refusal (bad data,
+expired URL, deadline) is recorded on the job and the message is consumed: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handler.runtime import logger, metrics, record_failure, record_landing, services
+from transforms.dispatch import job_from_message
+from transforms.errors import ConnectorError, is_transient
+from transforms.landing import AlreadyRunning, land
+from transforms.progress import Deadline
+from transforms.settings import Settings
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    for record in event.get("Records", []):
+        job = job_from_message(record["body"])
+        logger.set_correlation_id(job.occurrence_id)
+        logger.append_keys(task_id=job.task_id, tenant=job.tenant, receive_count=_receive_count(record))
+        deadline = Deadline(context.get_remaining_time_in_millis, margin_s=settings.deadline_margin_s)
+        try:
+            result = land(job, settings, services(settings), "async", deadline, context)
+        except AlreadyRunning:
+            logger.info("another delivery of this job is running; retrying later")
+            raise
+        except ConnectorError as error:
+            record_failure(error.code)
+            if is_transient(error):
+                logger.warning("job failed, will be retried", extra={"error_code": error.code,
+                                                                    "error_message": error.message})
+                raise
+            logger.error("job failed", extra={"error_code": error.code, "error_message": error.message})
+            continue
+        record_landing(result)
+    return {"batchItemFailures": []}
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    return int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))

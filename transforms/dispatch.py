@@ -1,0 +1,83 @@
+"""What the webhook does with a valid job: land it now, or queue it and answer 202.
+
+CI360 waits at most 60 s and API Gateway REST about 29 s, while a large audience takes minutes. In
+``auto`` mode the data file's size decides (learned from its first byte, not downloaded); the layout
+is fetched and checked before a job is queued, so a bad layout is still refused at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transforms.errors import ConfigurationError, QueueError, aws_error_code
+from transforms.job import Job
+from transforms.landing import AlreadyRunning, land
+from transforms.pipeline import fetch_layout
+from transforms.progress import Deadline
+from transforms.schema import build_schema
+from transforms.services import Services
+from transforms.settings import Settings
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int  # 200 landed, 202 accepted (queued or already running)
+    body: dict[str, Any]
+
+
+def job_message(job: Job) -> str:
+    """The queued job, with its key already rendered, so a redelivery lands at the same key."""
+    return json.dumps({"job": dataclasses.asdict(job)})
+
+
+def job_from_message(body: str) -> Job:
+    fields = json.loads(body)["job"]
+    return Job(**fields)
+
+
+def choose_mode(job: Job, settings: Settings, services: Services) -> str:
+    if job.processing_mode == "async" or (job.processing_mode == "auto" and settings.jobs_queue_url):
+        if not settings.jobs_queue_url or services.sqs is None:
+            raise ConfigurationError("processing_mode async needs jobs_queue_url (the job queue) to be set")
+        if job.processing_mode == "async":
+            return "async"
+        size = services.http.size(job.data_url, "data")
+        return "async" if size is None or size > settings.sync_max_bytes else "sync"
+    return "sync"
+
+
+def accepted(job: Job, status: str, mode: str) -> Reply:
+    return Reply(202, {"status": status, "jobId": job.occurrence_id, "occurrenceId": job.occurrence_id,
+                       "mode": mode, "bucket": job.bucket, "key": job.key,
+                       "statusPath": f"/jobs/{job.occurrence_id}"})
+
+
+def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None,
+               lambda_context: Any = None) -> Reply:
+    mode = choose_mode(job, settings, services)
+    if mode == "sync":
+        try:
+            return Reply(200, land(job, settings, services, "sync", deadline, lambda_context))
+        except AlreadyRunning:
+            return accepted(job, "running", mode)
+    build_schema(fetch_layout(job, services.http), job.column_types)  # refuse a bad layout now, not later
+    store = services.job_store(settings)
+    existing = store.accept(job, mode) if store else None
+    if existing is not None:
+        if existing.get("status") == "succeeded":
+            return Reply(200, existing["result"])
+        return accepted(job, existing.get("status", "accepted"), existing.get("mode", mode))
+    try:
+        services.sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=job_message(job))
+    except (ClientError, BotoCoreError) as exc:
+        code = aws_error_code(exc)
+        error = QueueError(f"the job could not be queued ({code})", code)
+        if store:
+            store.failed(job, error)
+        raise error from None
+    return accepted(job, "accepted", mode)
