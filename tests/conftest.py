@@ -169,8 +169,9 @@ def lambda_logs() -> Iterator[io.StringIO]:
     from handler.runtime import logger
 
     buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)
+    handler = logger.registered_handler
+    previous, handler.stream = handler.stream, buffer  # not setStream: it flushes a stream pytest closed
     try:
         yield buffer
     finally:
-        logger.registered_handler.setStream(previous)
+        handler.stream = previous
