@@ -83,6 +83,13 @@ def fetch_layout(job: Job, http: HttpSource) -> Layout:
     return parse_layout(http.fetch(job.metadata_url, "metadata", METADATA_LIMIT))
 
 
+def encryption(settings: Settings) -> dict[str, str]:
+    """Server-side encryption asked for on every object: SSE-KMS under kms_key_id, else SSE-S3."""
+    if settings.kms_key_id:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": settings.kms_key_id}
+    return {"ServerSideEncryption": "AES256"}
+
+
 def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None,
         deadline: Deadline | None = None) -> Result:
     """Stream the job's data file into its target; on any failure nothing is left at the key.
@@ -107,7 +114,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
                                max_in_flight=settings.upload_concurrency,
-                               extra_args={"ContentType": fmt.content_type})
+                               extra_args={"ContentType": fmt.content_type, **encryption(settings)})
         with sink:
             report = fmt.write(source, sink, ctx)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,

@@ -84,6 +84,7 @@ class Settings:
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
+    kms_key_id: str | None = None  # SSE-KMS under this key when set; SSE-S3 (AES256) otherwise
     # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
     processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
     sync_max_bytes: int = 100 * 1000 * 1000  # in auto, larger files go to the queue
@@ -124,6 +125,7 @@ class Settings:
             resume_attempts=_int(env, "resume_attempts", 5, 0),
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
+            kms_key_id=env.get("kms_key_id", "").strip() or None,
             processing_mode=processing_mode or "auto",
             sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
             jobs_queue_url=env.get("jobs_queue_url", "").strip() or None,
