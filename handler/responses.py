@@ -9,6 +9,7 @@ from typing import Any
 from transforms.errors import (
     CatalogError,
     ConfigurationError,
+    ConflictError,
     ConnectorError,
     DeadlineError,
     JobStoreError,
@@ -29,6 +30,8 @@ def status_for(error: ConnectorError) -> int:
         return 400
     if isinstance(error, NotFoundError):
         return 404
+    if isinstance(error, ConflictError):
+        return 409
     if isinstance(error, LayoutError | UnprocessableError):
         return 422
     if isinstance(error, SourceError):

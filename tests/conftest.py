@@ -28,8 +28,11 @@ def aws_environment(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) ->
     """Every test talks to the local server through the standard boto3 variables only."""
     for name, value in moto_server.environ().items():
         monkeypatch.setenv(name, value)
-    for name in ("csv_header", "result_url_ttl", "part_size_mb", "upload_concurrency", "gzip_level"):
+    for name in ("csv_header", "result_url_ttl", "part_size_mb", "upload_concurrency", "gzip_level",
+                 "s3_key_prefix", "key_template", "overwrite"):
         monkeypatch.delenv(name, raising=False)
+    # moto's server and the fault server both listen on loopback, as the local stack does.
+    monkeypatch.setenv("source_host_allowlist", "http://127.0.0.1:*")
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ def big_audience(rows: int = 300_000) -> bytes:
 
 def job_for(stack: Stack, data: bytes, filename: str):
     data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
-    settings = Settings.from_env({"s3_bucket_name": stack.target, "part_size_mb": "5"})
+    settings = Settings.from_env({"s3_bucket_name": stack.target, "part_size_mb": "5",
+                                  "source_host_allowlist": "http://127.0.0.1:*"})
     return parse_job(webhook_payload(data_url, metadata_url, filename), settings), settings
 
 

@@ -145,3 +145,9 @@ class NotFoundError(ConnectorError):
     """What was asked for (a job record) does not exist."""
 
     code = "NOT_FOUND"
+
+
+class ConflictError(ConnectorError):
+    """The target key already holds an object and the job says not to overwrite it."""
+
+    code = "CONFLICT"

@@ -6,14 +6,16 @@ else CI360 or another task type adds is carried along untouched and never breaks
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from transforms.allowlist import OriginPattern, check_source_url
 from transforms.errors import ValidationError
 from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
-from transforms.keys import validate_key
+from transforms.keys import target_key, template_values
 from transforms.schema import parse_overrides
 from transforms.settings import PROCESSING_MODES, Settings, choice, parse_bool
 
@@ -35,6 +37,7 @@ class Job:
     on_bad_value: str = "fail"
     compression: str | None = None
     processing_mode: str = "auto"
+    overwrite: bool = True  # False: refuse (409) a key that already holds an object
     send_parameters: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -56,13 +59,22 @@ def _text(section: Mapping[str, Any], path: str, name: str, required: bool = Tru
     return value.strip()
 
 
-def _url(section: Mapping[str, Any], path: str, name: str) -> str:
+def _url(section: Mapping[str, Any], path: str, name: str, allowlist: tuple[OriginPattern, ...]) -> str:
     url = _text(section, path, name)
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("https", "http") or not host:
         # Say which field, never echo the value: it may be a live presigned URL.
         raise ValidationError(f"{path} is not an http(s) URL", [{"field": path}])
-    return url
+    return check_source_url(url, path, allowlist)  # before anything is fetched
+
+
+def utc_now() -> datetime:
+    """The clock of {date} and {timestamp} in keys (tests replace it)."""
+    return datetime.now(UTC)
 
 
 def send_parameters(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -80,8 +92,12 @@ def send_parameters(payload: Mapping[str, Any]) -> dict[str, str]:
     return params
 
 
-def parse_job(payload: Any, settings: Settings) -> Job:
-    """Validate a decoded webhook body; every refusal names the field at fault."""
+def parse_job(payload: Any, settings: Settings, clock: Callable[[], datetime] | None = None) -> Job:
+    """Validate a decoded webhook body; every refusal names the field at fault.
+
+    Nothing is fetched here: both presigned URLs are checked against ``source_host_allowlist``, and
+    the target key is rendered (``clock`` gives {date} and {timestamp}) and confined, first.
+    """
     if not isinstance(payload, dict):
         raise ValidationError("the request body must be a JSON object")
     task = _section(payload, "task")
@@ -95,16 +111,26 @@ def parse_job(payload: Any, settings: Settings) -> Job:
     csv_header = settings.csv_header
     if params.get("csv_header", "").strip():
         csv_header = parse_bool("sendParameters.csv_header", params["csv_header"])
+    overwrite = settings.overwrite
+    if params.get("overwrite", "").strip():
+        overwrite = parse_bool("sendParameters.overwrite", params["overwrite"])
     field_name = "sendParameters.{}".format
+    occurrence_id = _text(task, "task.occurrenceId", "occurrenceId")
+    task_id = _text(task, "task.taskId", "taskId", required=False)
+    task_name = _text(task, "task.taskName", "taskName", required=False)
+    tenant_name = _text(tenant, "tenant.tenantMoniker", "tenantMoniker", required=False)
+    tenant_id = _text(tenant, "tenant.externalTenantId", "externalTenantId", required=False)
+    values = template_values(occurrence_id=occurrence_id, task_id=task_id, task_name=task_name,
+                             tenant=tenant_name or tenant_id, now=(clock or utc_now)())
     return Job(
-        occurrence_id=_text(task, "task.occurrenceId", "occurrenceId"),
-        task_id=_text(task, "task.taskId", "taskId", required=False),
-        task_name=_text(task, "task.taskName", "taskName", required=False),
-        tenant=_text(tenant, "tenant.tenantMoniker", "tenantMoniker", required=False),
-        data_url=_url(urls, "presignedUrls.dataFile", "dataFile"),
-        metadata_url=_url(urls, "presignedUrls.metadataFile", "metadataFile"),
+        occurrence_id=occurrence_id,
+        task_id=task_id,
+        task_name=task_name,
+        tenant=tenant_name,
+        data_url=_url(urls, "presignedUrls.dataFile", "dataFile", settings.source_host_allowlist),
+        metadata_url=_url(urls, "presignedUrls.metadataFile", "metadataFile", settings.source_host_allowlist),
         bucket=settings.bucket,
-        key=validate_key(filename),
+        key=target_key(filename, values, prefix=settings.s3_key_prefix, template=settings.key_template),
         csv_header=csv_header,
         column_types={**settings.column_types,
                       **parse_overrides(params.get("column_types", ""), field_name("column_types"))},
@@ -114,5 +140,6 @@ def parse_job(payload: Any, settings: Settings) -> Job:
                            settings.compression),
         processing_mode=choice(field_name("processing_mode"), params.get("processing_mode", ""),
                                PROCESSING_MODES, settings.processing_mode) or "auto",
+        overwrite=overwrite,
         send_parameters=params,
     )

@@ -10,8 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from transforms.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPattern, parse_allowlist
 from transforms.errors import ConfigurationError, ValidationError
 from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
+from transforms.keys import check_key_template, check_prefix
 from transforms.schema import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
@@ -93,6 +95,11 @@ class Settings:
     idempotency_table: str | None = None
     idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
     deadline_margin_s: float = 20.0  # stop this long before the function's time limit
+    # Safe inputs: where presigned URLs may point, and where (and whether) objects may be written.
+    source_host_allowlist: tuple[OriginPattern, ...] = DEFAULT_PATTERNS
+    s3_key_prefix: str = ""  # every key starts with this (literal)
+    key_template: str | None = None  # e.g. ci360/{taskName}/dt={date}/{s3_filename}
+    overwrite: bool = True  # false: an existing key is refused with 409 (send parameter overrides)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,9 +121,23 @@ class Settings:
             compression = choice("compression", env.get("compression", ""), COLUMNAR_CODECS, None)
             processing_mode = choice("processing_mode", env.get("processing_mode", ""), PROCESSING_MODES,
                                      "auto")
+            overwrite_text = env.get("overwrite", "").strip()
+            overwrite = parse_bool("overwrite", overwrite_text) if overwrite_text else True
         except ValidationError as exc:
             raise ConfigurationError(f"environment setting {exc.message}") from None
+        try:
+            allowlist = parse_allowlist(env.get("source_host_allowlist", "").strip() or DEFAULT_ALLOWLIST)
+            key_prefix = check_prefix(env.get("s3_key_prefix", "").strip())
+            key_template = env.get("key_template", "").strip() or None
+            if key_template:
+                check_key_template(key_template)
+        except ValueError as exc:
+            raise ConfigurationError(f"environment setting {exc}") from None
         return cls(
+            source_host_allowlist=allowlist,
+            s3_key_prefix=key_prefix,
+            key_template=key_template,
+            overwrite=overwrite,
             bucket=bucket,
             column_types=column_types,
             on_bad_value=on_bad_value,  # type: ignore[arg-type]
