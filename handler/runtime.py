@@ -49,7 +49,7 @@ def services(settings: Settings) -> Services:
         s3=s3_client(),
         http=_http(settings.connect_timeout, settings.read_timeout, settings.resume_attempts),
         glue=_client("glue") if settings.glue_database else None,
-        sqs=_client("sqs") if settings.jobs_queue_url else None,
+        sqs=_client("sqs") if settings.jobs_queue else None,
         dynamodb=_client("dynamodb") if settings.jobs_table or settings.idempotency_table else None,
     )
 

@@ -226,17 +226,20 @@ def serverless_command() -> list[str]:
     return [npx, "--no", "serverless"]
 
 
-def invoke(event_path: Path, stack: Stack) -> dict[str, Any]:
+def invoke(event_path: Path, stack: Stack, function: str = "webhook",
+           extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the function through osls' `invoke local`, as a user would; return its response."""
     relative = event_path.relative_to(ROOT)
-    command = [*serverless_command(), "invoke", "local", "-f", "webhook", "-p", str(relative)]
+    command = [*serverless_command(), "invoke", "local", "-f", function, "-p", str(relative)]
     if stack.real:
         command += ["--region", stack.region]
-    env = {**os.environ, **stack.env, "s3_bucket_name": stack.target}
+    env = {**os.environ, **stack.env, "s3_bucket_name": stack.target, **(extra_env or {})}
     # invoke local spawns `python3` from PATH: the project's virtualenv first.
     env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
     env.setdefault("LOG_LEVEL", "INFO")
-    say(f"$ s3_bucket_name={stack.target} npx serverless invoke local -f webhook -p {relative}"
+    settings = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items() if k != "jobs_queue")
+    say(f"$ s3_bucket_name={stack.target} {settings + ' ' if settings else ''}"
+        f"npx serverless invoke local -f {function} -p {relative}"
         + (f" --region {stack.region}" if stack.real else ""))
     started = time.monotonic()
     completed = subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -261,7 +264,7 @@ def _response_in(stdout: str) -> dict[str, Any] | None:
         except json.JSONDecodeError:
             start = stdout.rfind("{\n", 0, start)
             continue
-        if isinstance(value, dict) and "statusCode" in value:
+        if isinstance(value, dict) and ("statusCode" in value or "batchItemFailures" in value):
             return value
         start = stdout.rfind("{\n", 0, start)
     return None
@@ -315,6 +318,76 @@ def show_landed(stack: Stack, key: str, expected: bytes) -> None:
         raise SystemExit("the landed object is not the header row plus the staged data")
 
 
+def typed_demo(stack: Stack, data_url: str, metadata_url: str, key: str) -> None:
+    """A .parquet target: typed by the layout, NUMERIC made exact where the task says so."""
+    heading(f"A typed target for Athena: s3_filename = {key}")
+    column_types = json.dumps({"external_id": "bigint", "order_total": "decimal(12,2)"})
+    payload = webhook_payload(data_url, metadata_url, key, column_types=column_types)
+    event_path = DEMO_DIR / "event-parquet.json"
+    event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
+    say(f"send parameter column_types = {column_types}")
+    response = invoke(event_path, stack)
+    body = show_response(response)
+    if response.get("statusCode") != 200:
+        raise SystemExit(f"the function answered {response.get('statusCode')}")
+    import pyarrow.parquet as pq
+
+    raw = stack.target_s3.get_object(Bucket=stack.target, Key=key)["Body"].read()
+    table = pq.read_table(io.BytesIO(raw))
+    say(f"landed: s3://{stack.target}/{key}  ({len(raw):,} bytes, {table.num_rows:,} rows)")
+    for field in table.schema:
+        say(f"  {field.name:<16} {field.type}")
+    say("  first row: " + json.dumps(table.slice(0, 1).to_pylist()[0], default=str, ensure_ascii=False))
+    if table.num_rows != body.get("rows"):
+        raise SystemExit("the Parquet row count differs from the response")
+
+
+def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: bytes) -> None:
+    """A file too large for the gateway's 29 s: 202 at once, then the worker lands it from the queue."""
+    import boto3
+
+    heading(f"A large audience: queued, answered 202, landed by the worker: s3_filename = {key}")
+    sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
+    queue_url = sqs.create_queue(QueueName="ci360-demo-jobs")["QueueUrl"]
+    for table, key_name in (("ci360-demo-jobs", "occurrence_id"), ("ci360-demo-idempotency", "id")):
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": key_name, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": key_name, "KeyType": "HASH"}])
+    say("created the job queue (SQS) and the jobs and idempotency tables (DynamoDB) on moto")
+    # sync_max_mb=0 makes this small demo file count as large; in production the default is 100 MB.
+    env = {"jobs_queue": "ci360-demo-jobs", "jobs_table": "ci360-demo-jobs",
+           "idempotency_table": "ci360-demo-idempotency", "sync_max_mb": "0"}
+    payload = webhook_payload(data_url, metadata_url, key)
+    event_path = DEMO_DIR / "event-large.json"
+    event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
+    response = invoke(event_path, stack, extra_env=env)
+    show_response(response)
+    if response.get("statusCode") != 202:
+        raise SystemExit(f"expected 202 Accepted, got {response.get('statusCode')}")
+    messages = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"]).get("Messages", [])
+    if len(messages) != 1:
+        raise SystemExit(f"expected one queued job, found {len(messages)}")
+    message = messages[0]
+    sqs_event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                              "body": message["Body"], "attributes": message.get("Attributes", {}),
+                              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:demo"}]}
+    worker_event = DEMO_DIR / "sqs-event.json"
+    worker_event.write_text(json.dumps(sqs_event, indent=2) + "\n", encoding="utf-8")
+    say(f"the queue holds the job; wrote {worker_event.relative_to(ROOT)} (the SQS event Lambda would pass)")
+    worker_response = invoke(worker_event, stack, "worker", env)
+    say(f"worker: {json.dumps(worker_response)}")
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    show_landed(stack, key, header_row() + data)
+    jobs_event = DEMO_DIR / "jobs-event.json"
+    jobs_event.write_text(json.dumps({"httpMethod": "GET", "path": f"/jobs/{payload['task']['occurrenceId']}",
+                                      "pathParameters": {"occurrenceId": payload["task"]["occurrenceId"]}},
+                                     indent=2) + "\n", encoding="utf-8")
+    heading("GET /jobs/{occurrenceId}: the job record")
+    record = show_response(invoke(jobs_event, stack, "jobs", env))
+    if record.get("status") != "succeeded":
+        raise SystemExit(f"the job record says {record.get('status')}")
+
+
 def header_row() -> bytes:
     return (",".join(column["columnName"] for column in LAYOUT) + "\n").encode()
 
@@ -346,8 +419,13 @@ def main() -> int:
                 raise SystemExit(f"the function answered {response.get('statusCode')}: "
                                  f"{body.get('error', {}).get('code', '?')}")
             show_landed(stack, key, header_row() + data)
+        typed_demo(stack, data_url, metadata_url, f"ci360-demo/{run_id}/audience.parquet")
+        if stack.real:
+            say("\n(the asynchronous path needs the deployed queue and tables: see README, 'Deploy')")
+        else:
+            async_demo(stack, data_url, metadata_url, f"ci360-demo/{run_id}/large/audience.csv.gz", data)
         heading("Done")
-        say(f"both objects are in s3://{stack.target}/ci360-demo/{run_id}/"
+        say(f"the objects are in s3://{stack.target}/ci360-demo/{run_id}/"
             + ("" if stack.real else " (on the moto server, gone when it stops)"))
         return 0
     finally:

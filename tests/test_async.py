@@ -61,7 +61,7 @@ def async_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncStack:
     _table(f"jobs-{suffix}", "occurrence_id")
     _table(f"idempotency-{suffix}", "id")
     stack.s3.put_bucket_versioning(Bucket=stack.target, VersioningConfiguration={"Status": "Enabled"})
-    monkeypatch.setenv("jobs_queue_url", queue_url)
+    monkeypatch.setenv("jobs_queue", f"jobs-{suffix}")  # by name, as serverless.yml sets it
     monkeypatch.setenv("jobs_table", f"jobs-{suffix}")
     monkeypatch.setenv("idempotency_table", f"idempotency-{suffix}")
     return AsyncStack(stack, queue_url, f"jobs-{suffix}")
@@ -196,4 +196,4 @@ def test_unknown_job_is_a_404(async_stack: AsyncStack) -> None:
 
 def test_async_without_a_queue_is_a_configuration_error(stack: Stack) -> None:
     _, response = webhook(stack, "x.csv", processing_mode="async")
-    assert response.status == 500 and "jobs_queue_url" in response.body["error"]["message"]
+    assert response.status == 500 and "jobs_queue" in response.body["error"]["message"]

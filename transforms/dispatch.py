@@ -41,9 +41,9 @@ def job_from_message(body: str) -> Job:
 
 
 def choose_mode(job: Job, settings: Settings, services: Services) -> str:
-    if job.processing_mode == "async" or (job.processing_mode == "auto" and settings.jobs_queue_url):
-        if not settings.jobs_queue_url or services.sqs is None:
-            raise ConfigurationError("processing_mode async needs jobs_queue_url (the job queue) to be set")
+    if job.processing_mode == "async" or (job.processing_mode == "auto" and settings.jobs_queue):
+        if not settings.jobs_queue or services.sqs is None:
+            raise ConfigurationError("processing_mode async needs jobs_queue (the job queue) to be set")
         if job.processing_mode == "async":
             return "async"
         size = services.http.size(job.data_url, "data")
@@ -73,7 +73,8 @@ def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadl
             return Reply(200, existing["result"])
         return accepted(job, existing.get("status", "accepted"), existing.get("mode", mode))
     try:
-        services.sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=job_message(job))
+        services.sqs.send_message(QueueUrl=services.queue_url(settings.jobs_queue),
+                                  MessageBody=job_message(job))
     except (ClientError, BotoCoreError) as exc:
         code = aws_error_code(exc)
         error = QueueError(f"the job could not be queued ({code})", code)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transforms.errors import ConfigurationError, QueueError, aws_error_code
 from transforms.job_store import JobStore
 from transforms.settings import Settings
 from transforms.source import HttpSource
+
+_QUEUE_URLS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -15,8 +20,23 @@ class Services:
     s3: Any
     http: HttpSource
     glue: Any = None  # only when settings.glue_database is set
-    sqs: Any = None  # only when settings.jobs_queue_url is set
+    sqs: Any = None  # only when settings.jobs_queue is set
     dynamodb: Any = None  # only when a jobs or idempotency table is set
+
+    def queue_url(self, queue: str | None) -> str:
+        """A queue named in the settings by URL, or by name (resolvable offline in serverless.yml, unlike a
+        URL, which holds the account id); a name is looked up once per container."""
+        if not queue:
+            raise ConfigurationError("jobs_queue (the job queue) is not set")
+        if queue.startswith(("https://", "http://")):
+            return queue
+        if queue not in _QUEUE_URLS:
+            try:
+                _QUEUE_URLS[queue] = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            except (ClientError, BotoCoreError) as exc:
+                code = aws_error_code(exc)
+                raise QueueError(f"the job queue {queue!r} could not be found ({code})", code) from None
+        return _QUEUE_URLS[queue]
 
     def job_store(self, settings: Settings) -> JobStore | None:
         if settings.jobs_table and self.dynamodb is not None:

@@ -90,7 +90,7 @@ class Settings:
     # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
     processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
     sync_max_bytes: int = 100 * 1000 * 1000  # in auto, larger files go to the queue
-    jobs_queue_url: str | None = None
+    jobs_queue: str | None = None  # the job queue: its name (looked up once) or its URL
     jobs_table: str | None = None
     idempotency_table: str | None = None
     idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
@@ -149,7 +149,7 @@ class Settings:
             kms_key_id=env.get("kms_key_id", "").strip() or None,
             processing_mode=processing_mode or "auto",
             sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
-            jobs_queue_url=env.get("jobs_queue_url", "").strip() or None,
+            jobs_queue=env.get("jobs_queue", "").strip() or None,
             jobs_table=env.get("jobs_table", "").strip() or None,
             idempotency_table=env.get("idempotency_table", "").strip() or None,
             idempotency_hours=_int(env, "idempotency_hours", 72, 1),
