@@ -7,13 +7,16 @@ webhook, a future queue worker, the CLI and the tests.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from transforms import SERVICE_NAME
-from transforms.errors import ConnectorError
+from transforms.errors import ConflictError, ConnectorError, SinkError
 from transforms.formats import WriteContext, WriteOptions, format_for_key
 from transforms.glue import register_table
 from transforms.job import Job
@@ -90,6 +93,48 @@ def encryption(settings: Settings) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
+def _conflict(job: Job) -> ConflictError:
+    return ConflictError(f"s3://{job.bucket}/{job.key} already exists and overwrite is false",
+                         [{"field": "sendParameters.overwrite", "bucket": job.bucket, "key": job.key}])
+
+
+def refuse_existing(s3: Any, job: Job) -> None:
+    """overwrite=false: refuse an existing key with one HEAD, before anything is streamed.
+
+    Cheap, and it spares transferring gigabytes for nothing; the conditional write at the end
+    (``IfNoneMatch``) is what makes the refusal certain, so when the HEAD cannot tell (no
+    s3:GetObject or s3:ListBucket on the key answers 403), the run goes on and lets S3 decide.
+    """
+    if job.overwrite:
+        return
+    try:
+        s3.head_object(Bucket=job.bucket, Key=job.key)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return
+        logger.warning("could not check whether the key exists; the conditional write will",
+                       extra={"error": s3_failure(exc, "check the key").message})
+        return
+    except BotoCoreError as exc:
+        logger.warning("could not check whether the key exists; the conditional write will",
+                       extra={"error": s3_failure(exc, "check the key").message})
+        return
+    raise _conflict(job)
+
+
+@contextmanager
+def _refusing_conflicts(job: Job) -> Iterator[None]:
+    """S3's 412 PreconditionFailed (or 409 ConditionalRequestConflict: another writer is completing
+    the same key) to a conditional write means the key was taken meanwhile: a conflict, not a failure."""
+    try:
+        yield
+    except SinkError as exc:
+        if not job.overwrite and exc.s3_code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise _conflict(job) from None
+        raise
+
+
 def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None,
         deadline: Deadline | None = None) -> Result:
     """Stream the job's data file into its target; on any failure nothing is left at the key.
@@ -98,6 +143,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     the run (cleanly: upload aborted, nothing landed) before the platform's time limit would.
     """
     started = time.monotonic()
+    refuse_existing(s3, job)
     layout = fetch_layout(job, http)
     schema = build_schema(layout, job.column_types)
     if schema.unknown_types:
@@ -114,8 +160,9 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
                                max_in_flight=settings.upload_concurrency,
-                               extra_args={"ContentType": fmt.content_type, **encryption(settings)})
-        with sink:
+                               extra_args={"ContentType": fmt.content_type, **encryption(settings)},
+                               if_none_match=not job.overwrite)
+        with _refusing_conflicts(job), sink:  # the sink aborts (nothing pending) before the conversion
             report = fmt.write(source, sink, ctx)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,

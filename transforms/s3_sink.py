@@ -39,8 +39,11 @@ class S3MultipartSink:
     """File-like ``write``/``close`` into ``s3://bucket/key``; see the module docstring for guarantees."""
 
     def __init__(self, client: Any, bucket: str, key: str, *, part_size: int, max_in_flight: int,
-                 extra_args: dict[str, Any] | None = None) -> None:
+                 extra_args: dict[str, Any] | None = None, if_none_match: bool = False) -> None:
         self._client = client
+        # Conditional write: the object is created only if the key is free (S3 answers 412
+        # PreconditionFailed otherwise, and the upload is aborted like any other failure).
+        self._condition = {"IfNoneMatch": "*"} if if_none_match else {}
         self._bucket = bucket
         self._key = key
         self._part_size = part_size
@@ -105,7 +108,7 @@ class S3MultipartSink:
                 self._call("complete the upload", self._client.complete_multipart_upload,
                            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
                            MultipartUpload={"Parts": parts}, ChecksumCRC32=self.checksum_crc32,
-                           ChecksumType="FULL_OBJECT")
+                           ChecksumType="FULL_OBJECT", **self._condition)
         except BaseException:
             self.abort()
             raise
@@ -152,7 +155,7 @@ class S3MultipartSink:
 
     def _put_whole(self, body: bytes) -> None:
         self._call("write the object", self._client.put_object, Bucket=self._bucket, Key=self._key,
-                   Body=body, ChecksumCRC32=self.checksum_crc32, **self._extra)
+                   Body=body, ChecksumCRC32=self.checksum_crc32, **self._extra, **self._condition)
 
     def _submit(self, body: bytes) -> None:
         if self._upload_id is None:
