@@ -7,7 +7,7 @@ webhook, a future queue worker, the CLI and the tests.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,11 +136,14 @@ def _refusing_conflicts(job: Job) -> Iterator[None]:
 
 
 def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = None,
-        deadline: Deadline | None = None) -> Result:
+        deadline: Deadline | None = None,
+        progress_report: Callable[[Snapshot], None] | None = None) -> Result:
     """Stream the job's data file into its target; on any failure nothing is left at the key.
 
     ``glue`` is a Glue client, used only when ``settings.glue_database`` is set. ``deadline`` stops
     the run (cleanly: upload aborted, nothing landed) before the platform's time limit would.
+    ``progress_report`` receives a snapshot every ``settings.progress_interval_s`` (default: a log
+    line; the CLI draws a progress bar).
     """
     started = time.monotonic()
     refuse_existing(s3, job)
@@ -156,7 +159,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
     with http.open(job.data_url, "data") as source:
-        source.on_read = Progress(source.content_length, _log_progress, deadline=deadline,
+        source.on_read = Progress(source.content_length, progress_report or _log_progress, deadline=deadline,
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
                                max_in_flight=settings.upload_concurrency,

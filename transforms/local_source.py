@@ -1,0 +1,130 @@
+"""Sources for the command line: local files (read, never written) as well as http(s) URLs.
+
+``LocalSource`` offers the pipeline the same surface as ``HttpSource`` (``fetch`` for the metadata,
+``open`` for the data stream), so a backfill from a file on the operator's machine runs through the
+very same formats and S3 sink as a webhook does. http(s) URLs go to an ``HttpSource``; paths and
+``file://`` URLs are opened from disk; ``-`` is standard input (data only: its length is unknown).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from transforms.errors import SourceError, ValidationError
+from transforms.source import CHUNK_SIZE, HttpSource, SourceStream
+
+STDIN = "-"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")  # two letters at least: C:// is no scheme
+
+
+def is_url(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
+def local_path(location: str, file: str) -> Path:
+    """The path a location names: a plain path or a ``file://`` URL; other schemes are refused."""
+    if location.lower().startswith("file://"):
+        parts = urlsplit(location)
+        if parts.netloc not in ("", "localhost"):
+            raise ValidationError(f"the {file} file's file:// URL must name a local path (no host)",
+                                  [{"field": file}])
+        return Path(url2pathname(parts.path))
+    scheme = _SCHEME.match(location)
+    if scheme:
+        raise ValidationError(f"the {file} file must be a local path, a file:// URL or an http(s) URL "
+                              f"({scheme.group(1)}:// is not supported)", [{"field": file}])
+    return Path(location)
+
+
+class LocalStream(io.RawIOBase):
+    """A local file (or stdin) read the way the pipeline reads a ``SourceStream``: counted, reported."""
+
+    def __init__(self, raw: BinaryIO, content_length: int | None) -> None:
+        super().__init__()
+        self._raw = raw
+        self.bytes_read = 0
+        self.content_length = content_length
+        self.on_read: Callable[[int], None] | None = None  # told each piece's size (progress)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(self.chunks())
+        pieces, wanted = [], size
+        while wanted > 0:  # piece by piece, so progress moves during pyarrow's large block reads
+            piece = self._raw.read(min(wanted, CHUNK_SIZE))
+            if not piece:
+                break
+            self.bytes_read += len(piece)
+            if self.on_read is not None:
+                self.on_read(len(piece))
+            pieces.append(piece)
+            wanted -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        while True:
+            chunk = self.read(size)
+            if not chunk:
+                return
+            yield chunk
+
+
+class LocalSource:
+    """``HttpSource``'s surface over local files and http(s) URLs alike."""
+
+    def __init__(self, http: HttpSource | None = None) -> None:
+        self._http = http
+
+    @property
+    def http(self) -> HttpSource:
+        if self._http is None:
+            self._http = HttpSource()
+        return self._http
+
+    def fetch(self, url: str, file: str, limit: int) -> bytes:
+        """Read a small file whole (the metadata); refuse one larger than ``limit`` bytes."""
+        if is_url(url):
+            return self.http.fetch(url, file, limit)
+        with self.open(url, file) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise SourceError(f"the {file} file is larger than {limit} bytes", file)
+        return data
+
+    @contextmanager
+    def open(self, url: str, file: str) -> Iterator[SourceStream | LocalStream]:
+        if is_url(url):
+            with self.http.open(url, file) as stream:
+                yield stream
+            return
+        if url == STDIN:
+            yield LocalStream(sys.stdin.buffer, None)
+            return
+        path = local_path(url, file)
+        try:
+            raw = path.open("rb")
+        except OSError as exc:
+            raise SourceError(f"the {file} file {str(path)!r} cannot be read: {exc.strerror or exc}",
+                              file) from None
+        with raw:
+            try:
+                size: int | None = path.stat().st_size if path.is_file() else None
+            except OSError:
+                size = None
+            yield LocalStream(raw, size)
