@@ -23,7 +23,7 @@ node: node_modules/.package-lock.json
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
 
-test: install
+test: install node
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
