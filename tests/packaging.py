@@ -262,13 +262,34 @@ def import_times(python: str, path: list[Path], runs: int = 9) -> dict[str, Any]
     }
 
 
+def import_breakdown(python: str, path: list[Path], code: str, top: int = 6) -> list[tuple[str, float]]:
+    """`-X importtime`: milliseconds spent importing each top-level package's own modules (self time)."""
+    bootstrap = f"import sys; sys.path[:0] = {[str(p) for p in path]!r}\n{code}"
+    completed = subprocess.run([python, "-I", "-S", "-X", "importtime", "-c", bootstrap],
+                               capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
+    rows: dict[str, float] = {}
+    for line in completed.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, _, name = line[len("import time:"):].split("|")
+        root = name.strip().split(".")[0]
+        rows[root] = rows.get(root, 0.0) + int(own) / 1000
+    return sorted(rows.items(), key=lambda item: -item[1])[:top]
+
+
 def unzipped_bytes(zip_path: Path) -> int:
     with zipfile.ZipFile(zip_path) as archive:
         return sum(info.file_size for info in archive.infolist())
 
 
 def main() -> int:
-    packaged = build("default")
+    with tempfile.TemporaryDirectory(prefix="sls-package-") as tmp:
+        return report(build("default", Path(tmp)))
+
+
+def report(packaged: Packaged) -> int:
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     size = unzipped_bytes(packaged.zip_path)
     print(f"serverless package: {packaged.seconds:.0f} s")
     print(f"zip: {packaged.zip_path.stat().st_size / 1e6:.1f} MB, unzipped: {size / 1e6:.1f} MB "
@@ -291,6 +312,11 @@ def main() -> int:
           f"  (pyarrow imported: {times['csv_imports_pyarrow']})")
     print(f"  + transforms.columnar (Parquet path): {times['parquet_ms']:.0f} ms; "
           f"{times['first_parquet_ms']:.0f} ms (pyarrow adds {times['parquet_extra_ms']:.0f} ms)")
+    for label, code in (("handler.webhook", "import handler.webhook"),
+                        ("transforms.columnar after handler.webhook",
+                         "import handler.webhook\nimport transforms.columnar")):
+        rows = import_breakdown(python, [root, sdk], code)
+        print(f"  -X importtime, {label}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
     return 0
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,10 @@ SDK_IN_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "si
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> packaging.Packaged:
-    return packaging.build("default", tmp_path_factory.mktemp("sls-package"))
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[packaging.Packaged]:
+    built = packaging.build("default", tmp_path_factory.mktemp("sls-package"))
+    yield built
+    shutil.rmtree(built.out / "var-task", ignore_errors=True)  # 100+ MB; pytest keeps 3 runs' tmp dirs
 
 
 @pytest.fixture(scope="session")
