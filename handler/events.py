@@ -28,7 +28,7 @@ def webhook_payload(event: Any) -> Any:
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64, not ASCII, or not UTF-8 underneath
             raise ValidationError("the request body is not valid base64-encoded UTF-8",
                                   [{"field": "body"}]) from None
     try:
@@ -36,6 +36,8 @@ def webhook_payload(event: Any) -> Any:
     except json.JSONDecodeError as exc:
         raise ValidationError(f"the request body is not valid JSON ({exc.msg} at line {exc.lineno}, "
                               f"column {exc.colno})", [{"field": "body"}]) from None
+    except RecursionError:
+        raise ValidationError("the request body nests JSON too deeply", [{"field": "body"}]) from None
 
 
 def request_id(event: Any, context: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from transforms.errors import ConfigurationError, QueueError, aws_error_code
+from transforms.errors import ConfigurationError, QueueError, UnprocessableError, aws_error_code
 from transforms.job import Job
 from transforms.landing import AlreadyRunning, land
 from transforms.pipeline import fetch_layout
@@ -42,6 +42,11 @@ def job_from_message(body: str) -> Job:
 
 def choose_mode(job: Job, settings: Settings, services: Services) -> str:
     if job.processing_mode == "async" or (job.processing_mode == "auto" and settings.jobs_queue):
+        if job.processing_mode == "async" and not settings.jobs_queue and settings.processing_mode != "async":
+            # The call asked for it (the processing_mode send parameter): refuse the call, not the
+            # deployment, which is fine as it is for every call that does not ask.
+            raise UnprocessableError("sendParameters.processing_mode async: this deployment has no job queue "
+                                     "(jobs_queue is not set)", [{"field": "sendParameters.processing_mode"}])
         if not settings.jobs_queue or services.sqs is None:
             raise ConfigurationError("processing_mode async needs jobs_queue (the job queue) to be set")
         if job.processing_mode == "async":

@@ -56,6 +56,8 @@ def _text(section: Mapping[str, Any], path: str, name: str, required: bool = Tru
         return ""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{path} is missing or is not a non-empty string", [{"field": path}])
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # a lone surrogate from a JSON escape
+        raise ValidationError(f"{path} is not valid Unicode text", [{"field": path}])
     return value.strip()
 
 

@@ -62,13 +62,19 @@ def _from_json(document: Any) -> list[Column]:
         if not isinstance(name, str) or not name.strip():
             raise LayoutError(f"metadata column {position} has no columnName")
         data_type = _field(entry, "datatype") or _field(entry, "type")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in name + str(data_type or "")):
+            # A lone surrogate (a JSON escape such as \ud800) cannot be written out as UTF-8.
+            raise LayoutError(f"metadata column {position} is not valid Unicode text")
         columns.append(Column(name.strip(), str(data_type).strip() if data_type else None))
     return columns
 
 
 def _from_csv(text: str) -> list[Column]:
     first_line = text.splitlines()[0] if text else ""
-    names = next(csv.reader([first_line]), [])
+    try:
+        names = next(csv.reader([first_line]), [])
+    except csv.Error as exc:  # a field past the csv module's limit (128 KiB) is no column name
+        raise LayoutError(f"the metadata header line cannot be read as CSV ({exc})") from None
     if any(not name.strip() for name in names):
         raise LayoutError("the metadata header line has an empty column name")
     return [Column(name.strip()) for name in names]
@@ -88,6 +94,8 @@ def parse_layout(raw: bytes) -> Layout:
         except json.JSONDecodeError as exc:
             raise LayoutError(f"the metadata file is not valid JSON ({exc.msg} at line {exc.lineno})"
                               ) from None
+        except RecursionError:
+            raise LayoutError("the metadata file nests JSON too deeply") from None
         columns, source_format = _from_json(document), "json"
     else:
         columns, source_format = _from_csv(text), "csv"

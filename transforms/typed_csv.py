@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from transforms.arrow_types import arrow_type, converter
-from transforms.errors import BadValueError
+from transforms.errors import BadValueError, UnprocessableError
 from transforms.schema import TypedSchema
 
 BLOCK_SIZE = 8 * 1024 * 1024  # bytes of CSV per batch: large enough to amortise per-batch overhead
@@ -40,17 +40,25 @@ class TypedCsvReader:
         if not first:
             return  # an empty audience: pyarrow refuses an empty CSV, the writers make a valid empty file
         names = self._schema.names
-        reader = pacsv.open_csv(
-            _Prepend(first, self._source),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=self._block_size),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
-        )
-        for batch in reader:
-            yield self._convert(batch)
-            self.rows += batch.num_rows
+        try:
+            reader = pacsv.open_csv(
+                _Prepend(first, self._source),
+                read_options=pacsv.ReadOptions(column_names=names, block_size=self._block_size),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in names},
+                    strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
+            )
+            for batch in reader:
+                yield self._convert(batch)
+                self.rows += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            # The data file itself is off (a row with more or fewer fields than the layout has
+            # columns, bytes that are not UTF-8): the caller's data, not a failure of ours.
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise UnprocessableError(f"the data file does not fit the layout's {len(names)} columns "
+                                     f"after row {self.rows}: {reason}",
+                                     [{"file": "data", "afterRow": self.rows}]) from None
 
     def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         columns = []
