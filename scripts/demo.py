@@ -152,7 +152,8 @@ def local_stack() -> Stack:
     server = MotoServer.start()
     try:
         say(f"moto S3 server on {server.endpoint} (pid {server.process.pid})")
-        env = server.environ()
+        # moto's presigned URLs are http://127.0.0.1:<port>: the one local origin the function may fetch.
+        env = {**server.environ(), "source_host_allowlist": "http://127.0.0.1:*"}
         os.environ.update(env)  # our own boto3 clients, and the function's, both go to moto
         for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             os.environ.pop(name, None)

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.localstack import webhook_payload
+from tests.test_async import async_stack  # noqa: F401 (a fixture)
 from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
 from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
 from transforms.errors import ConflictError, SinkError, ValidationError
@@ -400,3 +401,15 @@ def test_the_sink_writes_conditionally_only_when_asked(stack: Stack) -> None:
     assert raised.value.s3_code == "PreconditionFailed"
     assert stack.landed("k.csv") == b"new"
     assert stack.pending_uploads() == []
+
+
+def test_overwrite_false_is_409_before_a_job_is_queued(async_stack, monkeypatch,  # noqa: F811 (the fixture)
+                                                       fault_server) -> None:
+    monkeypatch.setenv("processing_mode", "async")
+    async_stack.stack.s3.put_object(Bucket=async_stack.stack.target, Key="queued.csv", Body=b"first")
+    data_url, metadata_url = scripted_urls(fault_server)
+    payload = webhook_payload(data_url, metadata_url, "queued.csv", overwrite="false")
+    response = invoke(api_gateway_event(payload))
+    assert response.status == 409, response.body
+    assert async_stack.queued() == []
+    assert fault_server.requests == []

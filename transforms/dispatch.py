@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from transforms.errors import ConfigurationError, QueueError, UnprocessableError, aws_error_code
 from transforms.job import Job
 from transforms.landing import AlreadyRunning, land
-from transforms.pipeline import fetch_layout
+from transforms.pipeline import fetch_layout, refuse_existing
 from transforms.progress import Deadline
 from transforms.schema import build_schema
 from transforms.services import Services
@@ -70,6 +70,7 @@ def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadl
             return Reply(200, land(job, settings, services, "sync", deadline, lambda_context))
         except AlreadyRunning:
             return accepted(job, "running", mode)
+    refuse_existing(services.s3, job)  # overwrite=false: 409 now rather than 202 and a failed job later
     build_schema(fetch_layout(job, services.http), job.column_types)  # refuse a bad layout now, not later
     store = services.job_store(settings)
     existing = store.accept(job, mode) if store else None
