@@ -162,10 +162,31 @@ def local_stack() -> Stack:
         for bucket in (staging, target):
             s3.create_bucket(Bucket=bucket)
         say(f"created buckets s3://{staging} (CI360 staging) and s3://{target} (target)")
+        create_stack_resources()
         return Stack(s3, s3, staging, target, env, env["AWS_DEFAULT_REGION"], real=False, server=server)
     except BaseException:
         server.stop()
         raise
+
+
+# What serverless.yml names the job queue and the two tables (custom.names, stage dev): created on moto
+# so that `invoke local` finds them under the same names as a deployed stack would.
+STACK_NAMES = {"jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
+               "idempotency_table": "ci360-s3-connector-dev-idempotency"}
+
+
+def create_stack_resources() -> None:
+    import boto3
+
+    boto3.client("sqs").create_queue(QueueName=STACK_NAMES["jobs_queue"])
+    dynamodb = boto3.client("dynamodb")
+    for table, key_name in ((STACK_NAMES["jobs_table"], "occurrence_id"),
+                            (STACK_NAMES["idempotency_table"], "id")):
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": key_name, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": key_name, "KeyType": "HASH"}])
+    say(f"created the job queue {STACK_NAMES['jobs_queue']} (SQS) and the tables "
+        f"{STACK_NAMES['jobs_table']}, {STACK_NAMES['idempotency_table']} (DynamoDB)")
 
 
 def bucket_region(s3: Any, bucket: str) -> str:
@@ -190,7 +211,9 @@ def real_stack() -> Stack:
     staging_s3 = _regional_client(staging_region)
     target_s3 = _regional_client(target_region)
     say(f"real AWS: staging s3://{staging} ({staging_region}), target s3://{target} ({target_region})")
-    return Stack(staging_s3, target_s3, staging, target, {}, target_region, real=True)
+    # The deployed stack's queue and tables are not here: run synchronously, without job records.
+    off = {"jobs_queue": "", "jobs_table": "", "idempotency_table": ""}
+    return Stack(staging_s3, target_s3, staging, target, off, target_region, real=True)
 
 
 def _regional_client(region: str) -> Any:
@@ -348,16 +371,10 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
     import boto3
 
     heading(f"A large audience: queued, answered 202, landed by the worker: s3_filename = {key}")
-    sqs, dynamodb = boto3.client("sqs"), boto3.client("dynamodb")
-    queue_url = sqs.create_queue(QueueName="ci360-demo-jobs")["QueueUrl"]
-    for table, key_name in (("ci360-demo-jobs", "occurrence_id"), ("ci360-demo-idempotency", "id")):
-        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": key_name, "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": key_name, "KeyType": "HASH"}])
-    say("created the job queue (SQS) and the jobs and idempotency tables (DynamoDB) on moto")
+    sqs = boto3.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=STACK_NAMES["jobs_queue"])["QueueUrl"]
     # sync_max_mb=0 makes this small demo file count as large; in production the default is 100 MB.
-    env = {"jobs_queue": "ci360-demo-jobs", "jobs_table": "ci360-demo-jobs",
-           "idempotency_table": "ci360-demo-idempotency", "sync_max_mb": "0"}
+    env = {"sync_max_mb": "0"}
     payload = webhook_payload(data_url, metadata_url, key)
     event_path = DEMO_DIR / "event-large.json"
     event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
@@ -375,7 +392,7 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
     worker_event = DEMO_DIR / "sqs-event.json"
     worker_event.write_text(json.dumps(sqs_event, indent=2) + "\n", encoding="utf-8")
     say(f"the queue holds the job; wrote {worker_event.relative_to(ROOT)} (the SQS event Lambda would pass)")
-    worker_response = invoke(worker_event, stack, "worker", env)
+    worker_response = invoke(worker_event, stack, "worker")
     say(f"worker: {json.dumps(worker_response)}")
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     show_landed(stack, key, header_row() + data)
@@ -384,7 +401,7 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
                                       "pathParameters": {"occurrenceId": payload["task"]["occurrenceId"]}},
                                      indent=2) + "\n", encoding="utf-8")
     heading("GET /jobs/{occurrenceId}: the job record")
-    record = show_response(invoke(jobs_event, stack, "jobs", env))
+    record = show_response(invoke(jobs_event, stack, "jobs"))
     if record.get("status") != "succeeded":
         raise SystemExit(f"the job record says {record.get('status')}")
 

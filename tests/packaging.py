@@ -43,7 +43,7 @@ SETTING_NAMES = (
     "connect_timeout", "read_timeout", "LOG_LEVEL", "column_types", "on_bad_value", "compression",
     "row_group_mb", "resume_attempts", "glue_database", "processing_mode", "sync_max_mb", "kms_key_id",
     "s3_key_prefix", "key_template", "overwrite", "source_host_allowlist", "alarm_topic_arn",
-    "create_bucket", "jobs_queue_url", "jobs_table", "idempotency_table", "PYTHON_BIN",
+    "create_bucket", "jobs_queue", "jobs_table", "idempotency_table", "PYTHON_BIN",
 )
 FULL_TIMEOUT_S = 1200  # a cold pip cache downloads ~45 MB of wheels; the zip itself takes about a minute
 FAST_TIMEOUT_S = 300

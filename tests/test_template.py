@@ -188,7 +188,8 @@ def test_queue_and_tables_exactly(default: Stack) -> None:
     queue = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     sqs = default.granted("sqs:")
     assert {a for s in sqs for a in actions(s)} == {
-        "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+        "sqs:SendMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes"}
     assert all(resources(s) == [queue] for s in sqs)
     (dynamodb,) = default.granted("dynamodb:")
     assert sorted(actions(dynamodb)) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
@@ -240,8 +241,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
         "row_group_mb": "128", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
         "sync_max_mb": "100", "kms_key_id": "", "s3_key_prefix": "", "key_template": "", "overwrite": "true",
         "source_host_allowlist": "https://*.amazonaws.com", "csv_header": "true", "result_url_ttl": "0",
-        "jobs_queue_url": {"Ref": "JobsQueue"}, "jobs_table": {"Ref": "JobsTable"},
-        "idempotency_table": {"Ref": "IdempotencyTable"},
+        "jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
+        "idempotency_table": "ci360-s3-connector-dev-idempotency",
     }
     assert {k: env.get(k) for k in expected} == expected
     assert everything.function("webhook")["Environment"]["Variables"]["kms_key_id"] == KMS_KEY
