@@ -203,3 +203,19 @@ def test_async_without_a_queue_is_a_configuration_error(stack: Stack, monkeypatc
     monkeypatch.setenv("processing_mode", "async")
     _, response = webhook(stack, "x.csv")
     assert response.status == 500 and "jobs_queue" in response.body["error"]["message"]
+
+
+def test_repeated_webhook_with_a_timestamp_key_lands_once(async_stack: AsyncStack, monkeypatch) -> None:
+    """The key renders differently on the second call; the landing is still the first one."""
+    import datetime as dt
+
+    import transforms.job
+
+    start = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
+    times = iter([start, start + dt.timedelta(seconds=7)])
+    monkeypatch.setattr(transforms.job, "utc_now", lambda: next(times))
+    payload, first = webhook(async_stack.stack, "runs/{timestamp}.csv", processing_mode="sync")
+    second = invoke(api_gateway_event(payload))
+    assert first.status == second.status == 200
+    assert second.body["key"] == first.body["key"] == "runs/20261123T100000Z.csv"
+    assert async_stack.stack.target_keys() == ["runs/20261123T100000Z.csv"]

@@ -30,7 +30,10 @@ class AlreadyRunning(Exception):
 
 
 def landing_identity(job: Job) -> dict[str, str]:
-    return {"occurrenceId": job.occurrence_id, "taskId": job.task_id, "bucket": job.bucket, "key": job.key}
+    """Occurrence, task and target as CI360 named it: the key *before* templates are rendered, so a
+    repeated call whose ``{timestamp}`` renders differently is still the same landing."""
+    target = job.send_parameters.get("s3_filename", job.key)
+    return {"occurrenceId": job.occurrence_id, "taskId": job.task_id, "bucket": job.bucket, "target": target}
 
 
 def land(job: Job, settings: Settings, services: Services, mode: str, deadline: Deadline | None = None,
