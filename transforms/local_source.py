@@ -8,18 +8,17 @@ very same formats and S3 sink as a webhook does. http(s) URLs go to an ``HttpSou
 
 from __future__ import annotations
 
-import io
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from transforms.errors import SourceError, ValidationError
-from transforms.source import CHUNK_SIZE, HttpSource, SourceStream
+from transforms.source import CountedStream, HttpSource, SourceStream
 
 STDIN = "-"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")  # two letters at least: C:// is no scheme
@@ -44,45 +43,15 @@ def local_path(location: str, file: str) -> Path:
     return Path(location)
 
 
-class LocalStream(io.RawIOBase):
-    """A local file (or stdin) read the way the pipeline reads a ``SourceStream``: counted, reported."""
+class LocalStream(CountedStream):
+    """A local file (or stdin), read the way the pipeline reads a presigned URL's body."""
 
     def __init__(self, raw: BinaryIO, content_length: int | None) -> None:
-        super().__init__()
+        super().__init__(content_length)
         self._raw = raw
-        self.bytes_read = 0
-        self.content_length = content_length
-        self.on_read: Callable[[int], None] | None = None  # told each piece's size (progress)
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(self.chunks())
-        pieces, wanted = [], size
-        while wanted > 0:  # piece by piece, so progress moves during pyarrow's large block reads
-            piece = self._raw.read(min(wanted, CHUNK_SIZE))
-            if not piece:
-                break
-            self.bytes_read += len(piece)
-            if self.on_read is not None:
-                self.on_read(len(piece))
-            pieces.append(piece)
-            wanted -= len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        while True:
-            chunk = self.read(size)
-            if not chunk:
-                return
-            yield chunk
+    def _next_piece(self, size: int) -> bytes:
+        return self._raw.read(size)
 
 
 class LocalSource:

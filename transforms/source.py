@@ -131,29 +131,22 @@ def _status_error(response: urllib3.BaseHTTPResponse, file: str) -> SourceError:
                        upstream_status=status)
 
 
-class SourceStream(io.RawIOBase):
-    """The body of a GET, counted as it is read, as chunks or as a file (pyarrow reads it that way).
+class CountedStream(io.RawIOBase):
+    """A readable that counts what it hands out and tells ``on_read`` (progress, deadline) each piece.
 
-    A connection that drops mid-body is resumed with a Range request from the last byte received,
-    pinned to the same object with If-Match on its ETag, a bounded number of times with backoff. The
-    total must equal Content-Length: a body that ends short is an error, never a silent success.
+    Read as chunks (the CSV writers) or as a file (pyarrow asks for whole CSV blocks): a large read is
+    filled piece by piece, so progress moves, and a resumed download loses at most one piece.
+    Subclasses supply ``_next_piece``.
     """
 
-    def __init__(self, source: HttpSource, url: str, file: str, response: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, content_length: int | None) -> None:
         super().__init__()
-        self._source = source
-        self._url = url
-        self._file = file
-        self._response = response
         self.bytes_read = 0
-        self.resumes = 0
-        self.on_read: Callable[[int], None] | None = None  # told each piece's size (progress, deadline)
-        length = response.headers.get("Content-Length")
-        self.content_length = int(length) if length and length.isdigit() else None
-        self.etag = response.headers.get("ETag")
-        # Resuming needs a fixed length and identity; a transfer-encoded body cannot be resumed by offset.
-        self._resumable = bool(self.etag and self.content_length is not None
-                               and not response.headers.get("Content-Encoding"))
+        self.content_length = content_length
+        self.on_read: Callable[[int], None] | None = None
+
+    def _next_piece(self, size: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -164,36 +157,19 @@ class SourceStream(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes, resuming a dropped connection where it broke off.
-
-        A large read (pyarrow asks for whole CSV blocks) is filled piece by piece, so a drop loses
-        at most one piece of progress rather than the whole block.
-        """
         if size is None or size < 0:
             return b"".join(self.chunks())
         pieces, wanted = [], size
         while wanted > 0:
-            piece = self._read_piece(min(wanted, CHUNK_SIZE))
+            piece = self._next_piece(min(wanted, CHUNK_SIZE))
             if not piece:
                 break
+            self.bytes_read += len(piece)
+            if self.on_read is not None:
+                self.on_read(len(piece))
             pieces.append(piece)
             wanted -= len(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def _read_piece(self, size: int) -> bytes:
-        while True:
-            try:
-                data = self._response.read(size, decode_content=True)
-            except (ProtocolError, HTTPError) as exc:
-                self._resume(exc)
-                continue
-            self.bytes_read += len(data)
-            if data and self.on_read is not None:
-                self.on_read(len(data))
-            if not data and self.content_length is not None and self.bytes_read < self.content_length:
-                self._resume(None)  # ended early without an error: same as a drop
-                continue
-            return data
 
     def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
         while True:
@@ -201,6 +177,40 @@ class SourceStream(io.RawIOBase):
             if not chunk:
                 return
             yield chunk
+
+
+class SourceStream(CountedStream):
+    """The body of a GET.
+
+    A connection that drops mid-body is resumed with a Range request from the last byte received,
+    pinned to the same object with If-Match on its ETag, a bounded number of times with backoff. The
+    total must equal Content-Length: a body that ends short is an error, never a silent success.
+    """
+
+    def __init__(self, source: HttpSource, url: str, file: str, response: urllib3.BaseHTTPResponse) -> None:
+        length = response.headers.get("Content-Length")
+        super().__init__(int(length) if length and length.isdigit() else None)
+        self._source = source
+        self._url = url
+        self._file = file
+        self._response = response
+        self.resumes = 0
+        self.etag = response.headers.get("ETag")
+        # Resuming needs a fixed length and identity; a transfer-encoded body cannot be resumed by offset.
+        self._resumable = bool(self.etag and self.content_length is not None
+                               and not response.headers.get("Content-Encoding"))
+
+    def _next_piece(self, size: int) -> bytes:
+        while True:
+            try:
+                data = self._response.read(size, decode_content=True)
+            except (ProtocolError, HTTPError) as exc:
+                self._resume(exc)
+                continue
+            if not data and self.content_length is not None and self.bytes_read < self.content_length:
+                self._resume(None)  # ended early without an error: same as a drop
+                continue
+            return data
 
     def release(self) -> None:
         self._response.release_conn()
