@@ -37,7 +37,7 @@ class WriteOptions:
     """Per-job choices a format may consult."""
 
     csv_header: bool = True
-    gzip_level: int = 6
+    gzip_level: int = 1
     compression: str | None = None  # the columnar codec; None means the format's default
     on_bad_value: str = "fail"  # or "null": bad values become nulls, counted per column
     row_group_bytes: int = 128 * 1024 * 1024

@@ -7,6 +7,8 @@ toggles twice and changes nothing.
 
 from __future__ import annotations
 
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
+
 
 class RecordCounter:
     """Feed chunks in order; ``records`` is the number of complete or final CSV records seen."""
@@ -23,11 +25,12 @@ class RecordCounter:
             if not self._in_quotes:
                 self._newlines += chunk.count(b"\n")
         else:
-            for index, piece in enumerate(chunk.split(b'"')):
-                if index:
-                    self._in_quotes = not self._in_quotes
-                if not self._in_quotes:
-                    self._newlines += piece.count(b"\n")
+            # Only quotes and newlines matter: strip the rest (in C), then every piece between quotes
+            # is a run of newlines, and those outside quotes are the even (or odd) ones.
+            pieces = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE).split(b'"')
+            self._newlines += sum(map(len, pieces[1 if self._in_quotes else 0::2]))
+            if len(pieces) % 2 == 0:  # an odd number of quotes flips the state
+                self._in_quotes = not self._in_quotes
         self._last_byte = chunk[-1]
 
     @property

@@ -78,7 +78,8 @@ class S3MultipartSink:
         self._crc32 = zlib.crc32(data, self._crc32)
         try:
             while len(self._buffer) >= self._part_size:
-                part = bytes(self._buffer[: self._part_size])
+                with memoryview(self._buffer) as view:  # one copy of the part, not two
+                    part = bytes(view[: self._part_size])
                 del self._buffer[: self._part_size]
                 self._submit(part)
         except BaseException:

@@ -78,7 +78,7 @@ class Settings:
     upload_concurrency: int = 4
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    gzip_level: int = 6
+    gzip_level: int = 1  # fastest: a .gz target keeps pace with the network; 6 saves ~15% more
     column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
     on_bad_value: str = "fail"
     compression: str | None = None
@@ -112,7 +112,7 @@ class Settings:
             header = parse_bool("csv_header", csv_header) if csv_header else True
         except ValidationError as exc:
             raise ConfigurationError(f"environment setting {exc.message}") from None
-        gzip_level = _int(env, "gzip_level", 6, 1)
+        gzip_level = _int(env, "gzip_level", 1, 1)
         if gzip_level > 9:
             raise ConfigurationError("environment setting gzip_level must be between 1 and 9")
         try:
