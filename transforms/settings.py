@@ -82,7 +82,7 @@ class Settings:
     column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
     on_bad_value: str = "fail"
     compression: str | None = None
-    row_group_bytes: int = 128 * 1024 * 1024
+    row_group_bytes: int = 64 * 1024 * 1024  # Arrow memory: about 27 MB of snappy Parquet
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
@@ -142,7 +142,7 @@ class Settings:
             column_types=column_types,
             on_bad_value=on_bad_value,  # type: ignore[arg-type]
             compression=compression,
-            row_group_bytes=_int(env, "row_group_mb", 128, 1) * 1024 * 1024,
+            row_group_bytes=_int(env, "row_group_mb", 64, 1) * 1024 * 1024,
             resume_attempts=_int(env, "resume_attempts", 5, 0),
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
