@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(PY) -m bench.run
+	$(PY) -m bench.parquet
 
 clean:
 	rm -rf $(VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache
