@@ -1,9 +1,9 @@
-"""DynamoDB as AWS answers it when it is throttling: a proxy on 127.0.0.1 in front of moto's server.
+"""DynamoDB as AWS answers it when throttling or refusing: a proxy on 127.0.0.1 in front of moto's server.
 
-moto never throttles. This proxy forwards every request to moto, except those a test's rule picks,
-which get DynamoDB's own throttling answer (HTTP 400, ``__type`` ...ProvisionedThroughputExceededException,
-the error body of DynamoDB's JSON protocol). Clients reach it through the standard
-``AWS_ENDPOINT_URL_DYNAMODB`` variable.
+moto never throttles and, by default, never denies. This proxy forwards every request to moto, except
+those a test's rule picks, which get DynamoDB's own error answer (HTTP 400, ``__type`` ending in
+``error``: ProvisionedThroughputExceededException by default, AccessDeniedException, ...: the error body
+of DynamoDB's JSON protocol). Clients reach it through the standard ``AWS_ENDPOINT_URL_DYNAMODB`` variable.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ Rule = Callable[[str, dict[str, Any]], bool]  # (operation, request body) -> thr
 class DynamoDBProxy:
     def __init__(self, upstream: str) -> None:
         self.rule: Rule = lambda operation, body: False
+        self.error = THROTTLED
         self.throttled: list[tuple[str, str]] = []  # (operation, table) of every throttled request
         pool = urllib3.PoolManager()
         proxy = self
@@ -36,10 +37,9 @@ class DynamoDBProxy:
                 body = json.loads(raw or b"{}")
                 if proxy.rule(operation, body):
                     proxy.throttled.append((operation, body.get("TableName", "")))
-                    error = {"__type": f"com.amazonaws.dynamodb.v20120810#{THROTTLED}",
-                             "message": "The level of configured provisioned throughput for the table "
-                                        "was exceeded."}
-                    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": THROTTLED}
+                    error = {"__type": f"com.amazonaws.dynamodb.v20120810#{proxy.error}",
+                             "message": f"{proxy.error} (from the test's proxy)"}
+                    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": proxy.error}
                     self._answer(400, json.dumps(error).encode(), headers)
                     return
                 headers = {k: v for k, v in self.headers.items()

@@ -299,11 +299,13 @@ def test_throttled_jobs_table_is_a_502_naming_it(deployment: Deployment, throttl
     assert deployment.queued() == 0
 
 
-def test_throttled_idempotency_table_is_the_same_502(deployment: Deployment,
-                                                     throttling: DynamoDBProxy) -> None:
+@pytest.mark.parametrize("error", [THROTTLED, "AccessDeniedException"])
+def test_a_failing_idempotency_table_is_the_same_502(deployment: Deployment, throttling: DynamoDBProxy,
+                                                     error: str) -> None:
+    throttling.error = error
     throttling.rule = lambda operation, body: body.get("TableName") == deployment.idempotency_table
     response = deployment.webhook(deployment.payload("throttled2.csv", processing_mode="sync"))
-    _assert_store_error(response, "idempotency", THROTTLED)
+    _assert_store_error(response, "idempotency", error)
     assert deployment.stack.target_keys() == [] and deployment.stack.pending_uploads() == []
 
 
