@@ -329,3 +329,23 @@ def test_a_landing_whose_job_record_cannot_be_updated_is_not_lost(deployment: De
     assert len(deployment.versions("recorded.csv")) == 1
     record = deployment.record(payload["task"]["occurrenceId"])
     assert record["status"] == "succeeded" and record["result"]["checksum"] == again.body["checksum"]
+
+
+def test_a_succeeded_record_is_never_reopened_even_by_a_racing_duplicate(deployment: Deployment) -> None:
+    """The store's own guarantee (a conditional write), for a duplicate that read the record just before
+    the first delivery finished: marking it running or failed afterwards changes nothing."""
+    from transforms.dispatch import job_from_message
+    from transforms.errors import SourceError
+    from transforms.job_store import JobStore
+
+    payload = deployment.payload("raced.csv", processing_mode="async")
+    assert deployment.webhook(payload).status == 202
+    event = deployment.sqs_event()
+    deployment.worker(event)
+    occurrence_id = payload["task"]["occurrenceId"]
+    before = deployment.record(occurrence_id)
+    store = JobStore(boto3.client("dynamodb"), deployment.jobs_table)
+    job = job_from_message(event["Records"][0]["body"])
+    assert store.running(job, "async") == before  # the succeeded record, untouched
+    store.failed(job, SourceError("expired", "data", 403))
+    assert deployment.record(occurrence_id) == before

@@ -120,12 +120,16 @@ class Guard:
         except IdempotencyAlreadyInProgressError:
             raise AlreadyRunning(job.occurrence_id) from None
         except IdempotencyPersistenceLayerError as exc:
-            cause = _aws_cause(exc)
+            cause = _in_chain(exc, (ClientError, BotoCoreError)) or exc
             if landed:  # the object landed; only its idempotency record could not be saved
                 failure = store_error(cause, ROLE, self._table, "save the landing")
                 logger.error("landed, but the idempotency record could not be saved",
                              extra={"error": failure.message})
                 return landed[0], False
+            failed = _in_chain(exc, ConnectorError)
+            if failed is not None:  # the landing failed, then its record could not be released
+                logger.error("the landing failed and its idempotency record could not be released",
+                             extra={"error_code": failed.code, "error_message": failed.message})
             raise store_error(cause, ROLE, self._table, "record the landing") from None
         except IdempotencyError as exc:  # Powertools' own state errors (IdempotencyInconsistentStateError)
             raise JobStoreError(f"the {ROLE} table {self._table!r} gave inconsistent answers "
@@ -133,14 +137,15 @@ class Guard:
                                 ROLE, self._table) from None
 
 
-def _aws_cause(exc: BaseException) -> Exception:
-    """The botocore failure under a Powertools wrapper (it keeps it as its cause)."""
-    seen = exc
+def _in_chain(exc: BaseException, kind: type | tuple[type, ...]) -> Any:
+    """The first exception of ``kind`` among ``exc`` and what it was raised from or during (Powertools
+    wraps DynamoDB's failure, and raises it while handling the landing's own)."""
+    seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ClientError | BotoCoreError):
+        if isinstance(seen, kind):
             return seen
         seen = seen.__cause__ or seen.__context__
-    return exc  # type: ignore[return-value]
+    return None
 
 
 def guard_for(settings: Settings, services: Services, lambda_context: Any = None) -> Guard | None:
