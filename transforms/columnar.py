@@ -71,9 +71,9 @@ def _orc_readable(table: pa.Table, rows_before: int, reader: TypedCsvReader, pol
         if not pa.types.is_timestamp(field.type):
             continue
         column = table.column(index)
-        millis = column.cast(pa.int64())
-        whole = pc.cast(pc.cast(column, pa.timestamp("s"), safe=False), pa.int64())
-        unreadable = pc.fill_null(pc.and_(pc.less(millis, 0), pc.not_equal(millis, whole)), False)
+        whole_seconds = pc.cast(pc.cast(column, pa.timestamp("s"), safe=False), field.type)
+        before_1970 = pc.less(column.cast(pa.int64()), 0)
+        unreadable = pc.fill_null(pc.and_(before_1970, pc.not_equal(column, whole_seconds)), False)
         count = pc.sum(unreadable).as_py() or 0
         if not count:
             continue

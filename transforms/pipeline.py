@@ -209,8 +209,8 @@ def _warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict
     if not count or not catalog or not catalog.get("table"):
         return catalog
     warning = (f"{count} records hold a line break inside a quoted field: Athena's CSV table splits "
-               "each of them and shifts the columns of the rows after it; land .parquet to query "
-               "this audience faithfully")
+               "each of them at the break into rows with missing or shifted values; land .parquet "
+               "to query this audience faithfully")
     logger.warning("CSV records with line breaks in a registered table",
                    extra={"records_with_line_breaks": count, "table": catalog.get("table")})
     earlier = catalog.get("warning")
