@@ -191,6 +191,33 @@ def test_orc_reads_back_in_pyarrow_and_as_trinos_reader_decodes_it(stack: Stack)
     assert as_trino_reads == [row["seen"] for row in expected]
 
 
+def test_orc_refuses_what_java_readers_would_reject_and_lands_nothing(stack: Stack) -> None:
+    response = land(stack, "fidelity/refused.orc")
+    assert response.status == 422, response.body
+    error = response.body["error"]
+    assert error["code"] == "BAD_VALUE"
+    assert error["details"][0]["row"] == 1 and error["details"][0]["column"] == "seen"
+    assert error["details"][0]["value"] == "1969-12-31 23:59:59.999"
+    assert ".parquet" in error["message"]
+    assert stack.target_keys() == [] and stack.pending_uploads() == []
+
+
+def test_orc_stores_every_other_timestamp_as_java_readers_read_it(stack: Stack) -> None:
+    """Whole seconds before 1970, fractions after it, the ends of the range: stored nanos in range."""
+    seen = ["1969-12-31 23:59:59", "1900-01-01 00:00:00", "0001-01-01 00:00:00", "1970-01-01 00:00:00.001",
+            "2024-03-05 12:34:56.123456789", "9999-12-31 23:59:59.999", "1969-12-31 23:59:58", ""]
+    data = "".join(f"id-{i},,,,,,,{value},\n" for i, value in enumerate(seen)).encode()
+    response = land(stack, "fidelity/range.orc", data=data, compression="gzip")  # ORC's ZLIB
+    assert response.status == 200, response.body
+    stored = stored_timestamps(stack.landed("fidelity/range.orc"), "seen")
+    assert all(0 <= s.nanos <= 999_999_999 for s in stored if s is not None)
+    epoch = T(1970, 1, 1)
+    assert [None if s is None else epoch + dt.timedelta(milliseconds=s.trino_millis()) for s in stored] == [
+        T(1969, 12, 31, 23, 59, 59), T(1900, 1, 1), T(1, 1, 1), T(1970, 1, 1, 0, 0, 0, 1000),
+        T(2024, 3, 5, 12, 34, 56, 123000), T(9999, 12, 31, 23, 59, 59, 999000), T(1969, 12, 31, 23, 59, 58),
+        None]
+
+
 # -- CSV: the table as Athena reads it, and its typed view ------------------------------------------
 
 def serde_and_table(glue_database: str, table: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
