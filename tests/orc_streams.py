@@ -258,6 +258,9 @@ def stored_timestamps(orc: bytes, column: str) -> list[StoredTimestamp | None]:
                 position += length
             elif number == 2:
                 encodings.append(dict(_fields(value)).get(1, 0))
+            elif number == 3 and value not in (b"GMT", b"UTC"):
+                # Readers count the stored seconds from 2015-01-01 in the writer's time zone.
+                raise ValueError(f"writer time zone {value!r}: these values are decoded as UTC")
         if encodings[column_id] != 2:
             raise ValueError(f"column encoding {encodings[column_id]} is not DIRECT_V2")
         present = decode_booleans(streams["PRESENT"], rows) if "PRESENT" in streams else [True] * rows
