@@ -24,14 +24,16 @@ class RecordCounter:
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
-        self._line_breaks.feed(chunk)
         if b'"' not in chunk:
+            self._line_breaks.feed(chunk)
             if not self._in_quotes:
                 self._newlines += chunk.count(b"\n")
         else:
             # Only quotes and newlines matter: strip the rest (in C), then every piece between quotes
             # is a run of newlines, and those outside quotes are the even (or odd) ones.
-            pieces = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE).split(b'"')
+            reduced = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE)
+            self._line_breaks.feed(chunk, reduced)
+            pieces = reduced.split(b'"')
             self._newlines += sum(map(len, pieces[1 if self._in_quotes else 0::2]))
             if len(pieces) % 2 == 0:  # an odd number of quotes flips the state
                 self._in_quotes = not self._in_quotes
@@ -73,13 +75,17 @@ class QuotedLineBreaks:
         self._in_quotes = False
         self._pending = False  # the record in progress has a quoted line break
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, reduced_to_quotes_and_newlines: bytes | None = None) -> None:
+        """``reduced_to_quotes_and_newlines``: the chunk without any other byte, if already made."""
         if not self._in_quotes and b'"' not in chunk:
             if self._pending and b"\n" in chunk:
                 self.count += 1
                 self._pending = False
             return
-        reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK)
+        if reduced_to_quotes_and_newlines is not None and b"\r" not in chunk:
+            reduced = reduced_to_quotes_and_newlines  # the same bytes as ours, for a chunk without CR
+        else:
+            reduced = chunk.translate(None, _NOT_QUOTE_OR_BREAK)
         ends_in_quotes = self._in_quotes ^ (reduced.count(b'"') % 2 == 1)
         # Close a quoted field cut by the chunk's end (and reopen it next time) so quotes pair up.
         reduced = (b'"' if self._in_quotes else b"") + reduced + (b'"' if ends_in_quotes else b"")
