@@ -29,7 +29,7 @@ def aws_environment(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in moto_server.environ().items():
         monkeypatch.setenv(name, value)
     for name in ("csv_header", "result_url_ttl", "part_size_mb", "upload_concurrency", "gzip_level",
-                 "s3_key_prefix", "key_template", "overwrite"):
+                 "s3_key_prefix", "key_template", "overwrite", "encryption"):
         monkeypatch.delenv(name, raising=False)
     # moto's server and the fault server both listen on loopback, as the local stack does.
     monkeypatch.setenv("source_host_allowlist", "http://127.0.0.1:*")
