@@ -20,6 +20,7 @@ from tests.conftest import LambdaContext, Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.localstack import webhook_payload
 from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from transforms.errors import SourceError
 
 
 @dataclass
@@ -157,7 +158,7 @@ def test_transient_failure_is_raised_for_sqs_to_redeliver(async_stack: AsyncStac
     payload = webhook_payload(fault_server.url("/busy", Script(503, b"<Error><Code>SlowDown</Code></Error>")),
                               metadata_url, "busy.csv")
     assert invoke(api_gateway_event(payload)).status == 202
-    with pytest.raises(Exception, match="503"):
+    with pytest.raises(SourceError, match="503"):
         worker.handle(async_stack.sqs_event(), LambdaContext())
     assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "failed"
     # A failed landing leaves no idempotency record: the redelivery runs again and lands.
