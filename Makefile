@@ -25,14 +25,16 @@ demo: install node
 
 test: install node
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m bench.run
 	$(PY) -m bench.parquet
 
 clean:
-	rm -rf $(VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache .import_linter_cache
