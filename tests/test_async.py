@@ -195,7 +195,7 @@ def test_unknown_job_is_a_404(async_stack: AsyncStack) -> None:
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
 
 
-def test_async_without_a_queue_is_a_configuration_error(stack: Stack, monkeypatch) -> None:
+def test_async_without_a_queue_refuses_the_call_or_the_deployment(stack: Stack, monkeypatch) -> None:
     # Asked for by the call: the call is refused (422), the deployment is fine for every other call.
     _, response = webhook(stack, "x.csv", processing_mode="async")
     assert response.status == 422 and "jobs_queue" in response.body["error"]["message"]

@@ -350,3 +350,16 @@ def test_a_succeeded_record_is_never_reopened_even_by_a_racing_duplicate(deploym
     assert store.running(job, "async") == before  # the succeeded record, untouched
     store.failed(job, SourceError("expired", "data", 403))
     assert deployment.record(occurrence_id) == before
+
+
+def test_a_job_that_could_not_be_queued_is_recorded_failed_not_accepted(deployment: Deployment) -> None:
+    """A queue that cannot be found fails the call retryably, and its job record says so: a repeat runs
+    again rather than being told 202 "accepted" for a job nothing will ever land."""
+    deployment.monkeypatch.setenv("jobs_queue", "no-such-queue")
+    payload = deployment.payload("unqueued.csv", processing_mode="async")
+    for _ in range(2):
+        response = deployment.webhook(payload)
+        assert response.status == 502 and response.body["error"]["code"] == "QUEUE_ERROR", response.body
+    record = deployment.record(payload["task"]["occurrenceId"])
+    assert record["status"] == "failed" and record["error"]["code"] == "QUEUE_ERROR"
+    assert deployment.stack.target_keys() == []
