@@ -59,6 +59,6 @@ def test_a_body_that_keeps_ending_short_fails_after_bounded_retries(stack: Stack
     url = fault_server.url("/short", Script(body=data, etag='"v1"', cuts=[6_000_000, 10, 10]))
     response = invoke(api_gateway_event(payload_with_data(stack, url, "short.csv")))
     assert response.status == 502, response.body
-    assert "broke off after 5242880 of 14177780 bytes" in response.body["error"]["message"]
+    assert "broke off after 6000020 of 14177780 bytes" in response.body["error"]["message"]  # 6 MB + 10 + 10
     assert len(fault_server.requests_for("/short")) == 3
     assert stack.target_keys() == [] and stack.pending_uploads() == []

@@ -4,3 +4,8 @@ import os
 
 # Powertools child loggers attach to the parent by service name, so both sides must agree on it.
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "ci360-s3-connector")
+
+# Presigned URLs are credentials: every log record of every logger is scrubbed from the first import on.
+from transforms.redact import install_log_scrubbing  # noqa: E402
+
+install_log_scrubbing()

@@ -36,7 +36,7 @@ def job_from_message(body: str) -> Job:
     return Job(**fields)
 
 
-def choose_mode(job: Job, settings: Settings, services: Services) -> str:
+def choose_mode(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None) -> str:
     if job.processing_mode == "async" or (job.processing_mode == "auto" and settings.jobs_queue):
         if job.processing_mode == "async" and not settings.jobs_queue and settings.processing_mode != "async":
             # The call asked for it (the processing_mode send parameter): refuse the call, not the
@@ -47,7 +47,7 @@ def choose_mode(job: Job, settings: Settings, services: Services) -> str:
             raise ConfigurationError("processing_mode async needs jobs_queue (the job queue) to be set")
         if job.processing_mode == "async":
             return "async"
-        size = services.http.size(job.data_url, "data")
+        size = services.http.size(job.data_url, "data", deadline)
         return "async" if size is None or size > settings.sync_max_bytes else "sync"
     return "sync"
 
@@ -62,7 +62,7 @@ def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadl
     known = known_outcome(job, store, guard)  # a repeat: the first call's answer, before any other check
     if known is not None:
         return known
-    mode = choose_mode(job, settings, services)
+    mode = choose_mode(job, settings, services, deadline)
     try:
         refuse_existing(services.s3, job)  # overwrite=false: refused now, not accepted and failed later
     except ConflictError:
@@ -75,7 +75,8 @@ def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadl
             return Outcome("succeeded", mode, land(job, settings, services, "sync", deadline))
         except AlreadyRunning:
             return Outcome("running", mode)
-    build_schema(fetch_layout(job, services.http), job.column_types)  # refuse a bad layout now, not later
+    # Refuse a bad layout now, not later.
+    build_schema(fetch_layout(job, services.http, deadline, settings), job.column_types)
     existing = store.accept(job, mode) if store else None
     if existing is not None:
         if existing.get("status") == "succeeded":

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from transforms.errors import SourceError, ValidationError
-from transforms.source import CountedStream, HttpSource, SourceStream
+from transforms.progress import Deadline
+from transforms.source import CountedStream, HttpSource, SourceStream, too_large
 
 STDIN = "-"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")  # two letters at least: C:// is no scheme
@@ -66,20 +67,22 @@ class LocalSource:
             self._http = HttpSource()
         return self._http
 
-    def fetch(self, url: str, file: str, limit: int) -> bytes:
+    def fetch(self, url: str, file: str, limit: int, deadline: Deadline | None = None) -> bytes:
         """Read a small file whole (the metadata); refuse one larger than ``limit`` bytes."""
         if is_url(url):
-            return self.http.fetch(url, file, limit)
+            return self.http.fetch(url, file, limit, deadline=deadline)
         with self.open(url, file) as stream:
             data = stream.read(limit + 1)
         if len(data) > limit:
-            raise SourceError(f"the {file} file is larger than {limit} bytes", file)
+            raise too_large(file, limit)
         return data
 
     @contextmanager
-    def open(self, url: str, file: str) -> Iterator[SourceStream | LocalStream]:
+    def open(self, url: str, file: str,
+             deadline: Deadline | None = None) -> Iterator[SourceStream | LocalStream]:
+        """A local file or stdin (no network wait to bound), or an http(s) URL within ``deadline``."""
         if is_url(url):
-            with self.http.open(url, file) as stream:
+            with self.http.open(url, file, deadline=deadline) as stream:
                 yield stream
             return
         if url == STDIN:

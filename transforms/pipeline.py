@@ -6,6 +6,7 @@ webhook, a future queue worker, the CLI and the tests.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,10 @@ logger = Logger(service=SERVICE_NAME, child=True)
 METADATA_LIMIT = 1024 * 1024  # a layout of thousands of columns is still far below this
 UNVERIFIED = ("the S3 store returned no checksum for the object: this CRC32 is of the bytes sent, "
               "not confirmed by the store")
+# The result is returned to CI360 (Lambda's response limit is 6 MB), stored on the job record and in
+# the idempotency record (DynamoDB's item limit is 400 KB): its per-column maps are cut to fit this.
+RESULT_LIMIT_BYTES = 64 * 1024
+_PER_COLUMN = ("columnNames", "schema", "unknownTypes", "badValues")
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,60 @@ class Result:
             body["glue"] = self.catalog
         if self.url:
             body["url"] = self.url
+        return bound_result(body)
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value))  # ASCII (non-ASCII escaped), as the response and records carry it
+
+
+def bound_result(body: dict[str, Any], limit: int = RESULT_LIMIT_BYTES) -> dict[str, Any]:
+    """The result as it is returned and stored, within ``limit`` bytes of JSON.
+
+    Small results are untouched. A wide layout's per-column maps (names, types, unknown types, bad
+    value counts) are cut, in column order, to a fair share of what fits, and ``truncated`` says how
+    many entries each lost: the object landed, so a large result must never turn into a failure.
+    """
+    if _json_size(body) <= limit:
         return body
+    bounded = dict(body)
+    maps = [name for name in _PER_COLUMN if isinstance(body.get(name), dict) and body[name]]
+    for name in maps:
+        bounded[name] = {}
+    if isinstance(body.get("glue"), dict) and _json_size(body["glue"]) > limit // 8:
+        glue = body["glue"]
+        bounded["glue"] = {"registered": glue.get("registered"), "truncated": True}
+    reserve = 200 + 60 * len(maps)  # the ``truncated`` summary itself
+    share = max(0, (limit - _json_size(bounded) - reserve) // max(1, len(maps)))
+    omitted: dict[str, int] = {}
+    for name in maps:
+        kept: dict[str, Any] = {}
+        used = 2
+        for key, value in body[name].items():
+            cost = _json_size(key) + _json_size(value) + 4
+            if used + cost > share:
+                break
+            kept[key] = value
+            used += cost
+        bounded[name] = kept
+        if len(kept) < len(body[name]):
+            omitted[name] = len(body[name]) - len(kept)
+    bounded["truncated"] = {"reason": f"the result is cut to {limit} bytes; entries omitted per field",
+                            "omitted": omitted}
+    return bounded
 
 
 def _log_progress(snapshot: Snapshot) -> None:
     logger.info("progress", extra=snapshot.to_json())
 
 
-def fetch_layout(job: Job, http: HttpSource) -> Layout:
+def fetch_layout(job: Job, http: HttpSource, deadline: Deadline | None = None,
+                 settings: Settings | None = None) -> Layout:
+    """The layout, fetched within the deadline and the deployment's size and column limits."""
     logger.info("fetching metadata", extra={"metadata_url": redact_url(job.metadata_url)})
-    return parse_layout(http.fetch(job.metadata_url, "metadata", METADATA_LIMIT))
+    limit = settings.metadata_max_bytes if settings else METADATA_LIMIT
+    raw = http.fetch(job.metadata_url, "metadata", limit, deadline=deadline)
+    return parse_layout(raw, settings.max_columns) if settings else parse_layout(raw)
 
 
 def encryption(settings: Settings) -> dict[str, str]:
@@ -164,7 +213,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     """
     started = time.monotonic()
     refuse_existing(s3, job)
-    layout = fetch_layout(job, http)
+    layout = fetch_layout(job, http, deadline, settings)
     schema = build_schema(layout, job.column_types)
     if schema.unknown_types:
         logger.warning("unknown dataType names read as string", extra={"columns": schema.unknown_types})
@@ -175,7 +224,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     logger.info("streaming data", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
-    with http.open(job.data_url, "data") as source:
+    with http.open(job.data_url, "data", deadline=deadline) as source:
         source.on_read = Progress(source.content_length, progress_report or _log_progress, deadline=deadline,
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
@@ -216,6 +265,10 @@ def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
         logger.error("Glue registration failed", extra={"error_code": exc.code, "error_message": exc.message})
         return {"registered": False, "error": {"code": exc.code, "message": exc.message,
                                                "details": exc.details}}
+    except Exception:  # the object landed: an unexpected catalog failure is reported, never raised
+        logger.exception("Glue registration failed unexpectedly")
+        return {"registered": False, "error": {"code": "INTERNAL_ERROR",
+                                               "message": "an unexpected error occurred; see the logs"}}
     if outcome.get("warning"):
         logger.warning("Glue registration", extra={"warning": outcome["warning"]})
     return outcome
@@ -241,5 +294,7 @@ def _result_url(s3: Any, job: Job, settings: Settings) -> str | None:
     try:
         return s3.generate_presigned_url("get_object", Params={"Bucket": job.bucket, "Key": job.key},
                                          ExpiresIn=settings.result_url_ttl)
-    except Exception as exc:  # signing is local; a failure here is a configuration problem
-        raise s3_failure(exc, "sign a link to the result") from None
+    except Exception as exc:  # the object landed: a link that cannot be signed is logged, not a failure
+        logger.error("could not sign a link to the result",
+                     extra={"error_message": s3_failure(exc, "sign a link to the result").message})
+        return None

@@ -54,8 +54,28 @@ class Deadline:
         self.margin_s = margin_s
         self.min_sample_s = min_sample_s
 
+    def seconds_left(self) -> float:
+        """Seconds until the run must stop (the margin already taken off); at most 0 when it must."""
+        return self._remaining_ms() / 1000.0 - self.margin_s
+
+    def wait_bound(self, timeout: float) -> float:
+        """The longest one network wait may take: ``timeout``, or less when the deadline is nearer.
+
+        Every socket wait (connect, headers, each read) is given this as its timeout, so a silent or
+        trickling source is stopped on time rather than after the next whole piece arrives.
+        """
+        return max(0.0, min(timeout, self.seconds_left()))
+
+    def expired(self) -> bool:
+        return self.seconds_left() <= 0
+
+    def stop(self, what: str, progress: dict[str, Any] | None = None) -> DeadlineError:
+        """The error to raise when a wait ran into the deadline; ``what`` says what was being waited for."""
+        return DeadlineError(f"stopped with {max(0.0, self.seconds_left()) + self.margin_s:.0f} s left "
+                             f"before the function's time limit, while {what}", progress or {})
+
     def check(self, snapshot: Snapshot) -> None:
-        left = self._remaining_ms() / 1000.0 - self.margin_s
+        left = self.seconds_left()
         if left <= 0:
             raise DeadlineError(f"stopped with {left + self.margin_s:.0f} s left before the function's "
                                 f"time limit, after {snapshot.bytes_done} bytes", snapshot.to_json())

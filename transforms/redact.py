@@ -1,8 +1,19 @@
-"""Presigned URLs carry credentials in their query string: this is the only way they reach a log."""
+"""Presigned URLs carry credentials in their query string: this is the only way they reach a log.
+
+Two layers. ``redact_url`` is used wherever we log a URL on purpose. ``scrub`` removes every query
+string (and any credential parameter seen without one) from free text, and
+``install_log_scrubbing`` applies it to every log record of every logger, at every level, before
+any handler sees it (a log record factory: handlers added later, such as a CLI's or a test's, are
+covered too). Libraries (urllib3's connection pool and its retry logger, botocore) put full URLs in
+their messages and exception texts; those are scrubbed the same way.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -17,13 +28,84 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-# A query string (``?name=value...``) anywhere: after a full URL or after a bare path as urllib3 logs it.
-_QUERY = re.compile(r"\?[\w.~%-]+=[^\s\"'<>]*")
+# A query string anywhere (after a full URL or a bare path, as urllib3 logs it), whatever its shape:
+# ``?&a=1``, ``?versionId&X-Amz-Signature=...``, a raw ``'`` inside a value. It runs to whitespace or
+# a quote that closes it (one followed by nothing a URL could continue with); a quote followed by more
+# query text is part of the query.
+_QUERY = re.compile(r"\?(?:[^\s\"<>'\\]|\\(?!\")|'(?=[^\s\"<>),:;\]}'\\]))+")
+# Credential parameters seen without their ``?`` (a query logged on its own, a header dump).
+_CREDENTIAL = re.compile(
+    r"(?i)\b(X-Amz-(?:Signature|Security-Token|Credential)|AWSAccessKeyId|Signature|x-amz-security-token"
+    r"|Authorization)(\s*[=:]\s*)[^\s&\"'<>,]+")
+REDACTED = "?<redacted>"
 
 
 def scrub(text: str) -> str:
-    """Remove the query string of every URL in free text (exception messages, tracebacks).
+    """Remove the query string of every URL in free text (exception messages, tracebacks)."""
+    if "?" not in text and "=" not in text and ":" not in text:
+        return text
+    return _CREDENTIAL.sub(r"\1\2<redacted>", _QUERY.sub(REDACTED, text))
 
-    A last line of defence: libraries such as urllib3 put the full URL in their exception texts.
-    """
-    return _QUERY.sub("?<redacted>", text)
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_value(v) for v in value) if isinstance(value, list) else \
+            tuple(_scrub_value(v) for v in value)
+    return value
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Scrub a record in place: its message (formatted now, with its arguments), its traceback and
+    stack. A structured message (a dict, as Powertools allows) keeps its shape, values scrubbed."""
+    if isinstance(record.msg, str):
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep what the logging module would have shown
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = scrub(message), None
+    elif isinstance(record.msg, dict):
+        record.msg = _scrub_value(record.msg)
+        record.args = _scrub_value(record.args) if record.args else record.args
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+    elif record.exc_text:
+        record.exc_text = scrub(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info)
+    return record
+
+
+class ScrubFilter(logging.Filter):
+    """The same scrubbing as a filter (for a handler someone wants to protect explicitly); also
+    covers ``extra`` fields, which are set on a record after the factory made it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_ATTRIBUTES and isinstance(value, str | dict | list | tuple):
+                setattr(record, name, _scrub_value(value))
+        return True
+
+
+_STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_lock = threading.Lock()
+_installed = False
+
+
+def install_log_scrubbing() -> None:
+    """Scrub every log record made in this process from now on (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            return scrub_record(previous(*args, **kwargs))
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

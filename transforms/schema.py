@@ -75,13 +75,24 @@ def normalise_name(name: str) -> str:
 
 
 def _unique(names: list[str]) -> list[str]:
-    """Make collisions unique (``a``, ``a_2``, ...) without colliding with a name already present."""
-    taken = set()
+    """Make collisions unique (``a``, ``a_2``, ...) without colliding with a name already present.
+
+    Linear in the number of names however many collide: each base name remembers the last suffix it
+    handed out, so thousands of names that normalise alike do not rescan from ``_2`` every time.
+    """
+    present = set(names)
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     result = []
     for name in names:
-        candidate, counter = name, 2
-        while candidate in taken or (candidate != name and candidate in names):
-            candidate, counter = f"{name}_{counter}", counter + 1
+        candidate = name
+        if candidate in taken:
+            counter = next_suffix.get(name, 2)
+            candidate = f"{name}_{counter}"
+            while candidate in taken or candidate in present:
+                counter += 1
+                candidate = f"{name}_{counter}"
+            next_suffix[name] = counter + 1
         taken.add(candidate)
         result.append(candidate)
     return result

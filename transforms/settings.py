@@ -14,6 +14,7 @@ from transforms.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPatt
 from transforms.errors import ConfigurationError, ValidationError
 from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.keys import check_key_template, check_prefix
+from transforms.layout import MAX_COLUMNS
 from transforms.schema import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
@@ -113,6 +114,10 @@ class Settings:
     idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
     deadline_margin_s: float = 20.0  # stop this long before the function's time limit
     local: bool = False  # run by `serverless invoke local` (IS_LOCAL): see _resource
+    # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's
+    # size) and the metadata file's bytes; above either, the call is refused with 422.
+    max_columns: int = MAX_COLUMNS
+    metadata_max_bytes: int = 1024 * 1024
     # Safe inputs: where presigned URLs may point, and where (and whether) objects may be written.
     source_host_allowlist: tuple[OriginPattern, ...] = DEFAULT_PATTERNS
     s3_key_prefix: str = ""  # every key starts with this (literal)
@@ -177,6 +182,8 @@ class Settings:
             idempotency_table=_resource(env, "idempotency_table", local),
             idempotency_hours=_int(env, "idempotency_hours", 72, 1),
             deadline_margin_s=_float(env, "deadline_margin_s", 20.0),
+            max_columns=_int(env, "max_columns", MAX_COLUMNS, 1),
+            metadata_max_bytes=_int(env, "metadata_max_kb", 1024, 1) * 1024,
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),
             # S3 refuses multipart parts under 5 MiB (except the last).
