@@ -6,6 +6,7 @@ else CI360 or another task type adds is carried along untouched and never breaks
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,19 +51,27 @@ def _section(payload: Mapping[str, Any], name: str, required: bool = True) -> Ma
     return value
 
 
-def _text(section: Mapping[str, Any], path: str, name: str, required: bool = True) -> str:
+MAX_ID_CHARS = 256  # identifiers are UUIDs and short names; one that is longer is not CI360's
+MAX_URL_CHARS = 8192  # presigned URLs are about 1,760 characters (CONTRACT.md)
+
+
+def _text(section: Mapping[str, Any], path: str, name: str, required: bool = True,
+          max_chars: int | None = MAX_ID_CHARS) -> str:
     value = section.get(name)
     if value is None and not required:
         return ""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{path} is missing or is not a non-empty string", [{"field": path}])
+    if max_chars is not None and len(value.strip()) > max_chars:
+        # Never echoed: it would go into every log line and the error body.
+        raise ValidationError(f"{path} is longer than {max_chars} characters", [{"field": path}])
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # a lone surrogate from a JSON escape
         raise ValidationError(f"{path} is not valid Unicode text", [{"field": path}])
     return value.strip()
 
 
 def _url(section: Mapping[str, Any], path: str, name: str, allowlist: tuple[OriginPattern, ...]) -> str:
-    url = _text(section, path, name)
+    url = _text(section, path, name, max_chars=MAX_URL_CHARS)
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -79,18 +88,33 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+STRING_PARAMETERS = ("s3_filename",)  # the parameters whose value must be a JSON string
+
+
 def send_parameters(payload: Mapping[str, Any]) -> dict[str, str]:
     """Send parameters by name with surrounding whitespace removed (SAS's example has ``"s3_filename "``).
 
-    Values that are not strings are kept as their JSON text so that unknown parameters of other
-    task types cannot break a call.
+    Two names that are the same but for that whitespace are ambiguous: refused, never one picked.
+    Values that are not strings are kept as their JSON text (``column_types`` may be sent as a JSON
+    object, ``csv_header`` as ``true``), so unknown parameters of other task types cannot break a call;
+    ``s3_filename`` must be a string (123 or a list would land under a name nobody wrote).
     """
     raw = _section(payload, "sendParameters")
     params: dict[str, str] = {}
+    spelled: dict[str, str] = {}
     for name, value in raw.items():
+        key = str(name).strip()
+        if key in spelled:
+            shown = key if len(key) <= 60 else key[:60] + "..."
+            raise ValidationError(f"sendParameters names {shown!r} twice, differing only by surrounding "
+                                  "whitespace: ambiguous", [{"field": f"sendParameters.{shown}"}])
+        spelled[key] = str(name)
         if value is None:
             continue
-        params[str(name).strip()] = value if isinstance(value, str) else str(value)
+        if key in STRING_PARAMETERS and not isinstance(value, str):
+            raise ValidationError(f"sendParameters.{key} must be a string, not {type(value).__name__}",
+                                  [{"field": f"sendParameters.{key}"}])
+        params[key] = value if isinstance(value, str) else json.dumps(value)
     return params
 
 

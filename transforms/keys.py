@@ -10,12 +10,14 @@ control character. ``{{`` and ``}}`` stand for literal braces.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from transforms.errors import ValidationError
 
 MAX_KEY_BYTES = 1024
+_INVISIBLE = {"Cf", "Zl", "Zp"}  # format characters (bidi controls, zero-width), line/paragraph separators
 PLACEHOLDERS = ("occurrenceId", "taskId", "taskName", "tenant", "date", "timestamp")
 FILENAME_PLACEHOLDER = "s3_filename"  # key_template only: the rendered send parameter
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,6 +34,15 @@ def validate_key(key: str, name: str = "sendParameters.s3_filename") -> str:
         raise ValidationError(f"{name} must not contain control characters", field)
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
         raise ValidationError(f"{name} is not valid Unicode text", field)
+    if any(unicodedata.category(ch) in _INVISIBLE for ch in key):
+        # Bidi overrides, zero-width characters, line and paragraph separators: a key that reads as
+        # another in a console or a log is refused rather than silently cleaned.
+        raise ValidationError(f"{name} must not contain invisible Unicode format characters or line and "
+                              "paragraph separators", field)
+    if "\\" in key:
+        raise ValidationError(f"{name} must not contain a backslash (S3 separates folders with '/')", field)
+    if "//" in key:
+        raise ValidationError(f"{name} must not contain '//' (an empty folder name)", field)
     if any(segment in ("..", ".") for segment in key.split("/")):
         raise ValidationError(f"{name} must not contain '.' or '..' segments", field)
     if key.endswith("/"):
@@ -107,9 +118,15 @@ def render(template: str, name: str, values: Mapping[str, str],
 
 
 def check_prefix(prefix: str) -> str:
-    """``s3_key_prefix`` (a deployment setting): literal, joined to the rendered name as written."""
+    """``s3_key_prefix`` (a deployment setting): a literal folder, ending in ``/`` (added if missing).
+
+    Without the ``/``, a prefix ``exports`` and a name ``-x/y.csv`` would make ``exports-x/y.csv``: a
+    key beside the prefix rather than under it, which the connector's IAM policy (``prefix*``) allows.
+    """
     if not prefix:
         return prefix
+    if not prefix.endswith("/"):
+        prefix += "/"
     if "{" in prefix or "}" in prefix:
         raise ValueError("s3_key_prefix is literal: put placeholders in key_template instead")
     if any(segment in (".", "..") for segment in prefix.split("/")):

@@ -58,13 +58,8 @@ class HttpSource:
         self.backoff = backoff
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._pool = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            # Connection failures are retried; a GET that got an answer is not, and a presigned URL
-            # never redirects, so a redirect is an error rather than a hop to somewhere unvetted.
-            retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0,
-                                  backoff_factor=0.5, raise_on_redirect=False),
-        )
+        self._pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+                                         retries=_retries(None))
 
     def read_wait(self, deadline: Deadline | None) -> float:
         """The longest one read may wait: the read timeout, less when the deadline is nearer."""
@@ -75,7 +70,8 @@ class HttpSource:
         if deadline is None:
             return urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
         left = max(deadline.seconds_left(), 0.001)
-        return urllib3.Timeout(total=left, connect=min(self.connect_timeout, left),
+        # Up to three connection attempts share what is left; the answer's wait gets all of it.
+        return urllib3.Timeout(total=left, connect=min(self.connect_timeout, left / (_CONNECT_RETRIES + 1)),
                                read=min(self.read_timeout, left))
 
     @contextmanager
@@ -97,13 +93,10 @@ class HttpSource:
              deadline: Deadline | None = None) -> urllib3.BaseHTTPResponse:
         if deadline is not None and deadline.expired():
             raise deadline.stop(f"waiting to fetch the {file} file")
-        retries = None
-        if deadline is not None and deadline.seconds_left() < 3 * self.connect_timeout:
-            retries = urllib3.Retry(total=0, redirect=0, raise_on_redirect=False)  # no time to retry
         try:
             response = self._pool.request("GET", url, headers=headers, preload_content=False,
                                           redirect=False, timeout=self.timeout_for(deadline),
-                                          **({"retries": retries} if retries is not None else {}))
+                                          retries=_retries(deadline))
         except HTTPError as exc:
             # Retries wrap the last cause; look through them to tell a timeout from a refusal.
             cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
@@ -157,6 +150,36 @@ class HttpSource:
                 if len(data) > limit:
                     raise too_large(file, limit)
             return bytes(data)
+
+
+_CONNECT_RETRIES = 2
+
+
+class _DeadlineRetry(urllib3.Retry):
+    """urllib3's retries, which also stop (with their backoff) once the deadline has passed."""
+
+    deadline: Deadline | None = None
+
+    def new(self, **kw: Any) -> _DeadlineRetry:
+        retry = super().new(**kw)
+        retry.deadline = self.deadline
+        return retry
+
+    def is_exhausted(self) -> bool:
+        return super().is_exhausted() or (self.deadline is not None and self.deadline.seconds_left() <= 0)
+
+    def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
+        if self.deadline is None or self.deadline.seconds_left() > self.get_backoff_time():
+            super().sleep(response)
+
+
+def _retries(deadline: Deadline | None) -> urllib3.Retry:
+    """Connection failures are retried; a GET that got an answer is not, and a presigned URL never
+    redirects, so a redirect is an error rather than a hop to somewhere unvetted."""
+    retry = _DeadlineRetry(total=_CONNECT_RETRIES, connect=_CONNECT_RETRIES, read=0, status=0, redirect=0,
+                           backoff_factor=0.5, raise_on_redirect=False)
+    retry.deadline = deadline
+    return retry
 
 
 def too_large(file: str, limit: int) -> UnprocessableError:
