@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,12 +26,15 @@ class Script:
     etag: str | None = None  # set: the object has an ETag and honours Range + If-Match
     cuts: list[int] = field(default_factory=list)  # each response in turn drops after this many bytes
     etag_after_first: str | None = None  # the object is replaced after the first response
+    headers: dict[str, str] = field(default_factory=dict)  # extra (or replacing) response headers
+    trickle: tuple[int, float] | None = None  # (bytes, seconds): send the body this many at a time
 
 
 class FaultServer:
     def __init__(self) -> None:
         self.scripts: dict[str, Script] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.stopped = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,13 +46,13 @@ class FaultServer:
                 server.requests.append((path, headers))
                 script = server.scripts.get(path, Script(404, b"<Error><Code>NoSuchKey</Code></Error>"))
                 if script.delay:
-                    time.sleep(script.delay)
+                    server.stopped.wait(script.delay)
                 if script.etag is not None:
                     self._object(script, headers, len([r for r in server.requests if r[0] == path]))
                     return
                 length = script.promised_length if script.promised_length is not None else len(script.body)
-                self._send(script.status, script.body, {"Content-Length": str(length)},
-                           cut=script.promised_length is not None)
+                self._send(script.status, script.body, {"Content-Length": str(length), **script.headers},
+                           cut=script.promised_length is not None, trickle=script.trickle)
 
             def _object(self, script: Script, headers: dict[str, str], nth: int) -> None:
                 etag = script.etag if nth == 1 or not script.etag_after_first else script.etag_after_first
@@ -67,18 +69,29 @@ class FaultServer:
                 self._send(status, body if cut is None else body[:cut],
                            {"Content-Length": str(len(body)), "ETag": etag, **extra}, cut=cut is not None)
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str], cut: bool = False) -> None:
+            def _send(self, status: int, body: bytes, headers: dict[str, str], cut: bool = False,
+                      trickle: tuple[int, float] | None = None) -> None:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if cut:
+                if cut or trickle:
                     self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
-                    self.wfile.flush()
+                    if trickle is None:
+                        self.wfile.write(body)
+                        self.wfile.flush()
+                    else:  # a slow or stalling origin: a few bytes, then a pause, until the client leaves
+                        step, pause = trickle
+                        for start in range(0, len(body), step):
+                            self.wfile.write(body[start:start + step])
+                            self.wfile.flush()
+                            if server.stopped.wait(pause):
+                                break
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                if trickle:
+                    self.close_connection = True
                 if cut:
                     self.close_connection = True
 
@@ -101,5 +114,6 @@ class FaultServer:
         return [headers for p, headers in self.requests if p == path]
 
     def stop(self) -> None:
+        self.stopped.set()
         self._httpd.shutdown()
         self._httpd.server_close()

@@ -6,7 +6,14 @@ neighbour or the function's own loopback (SSRF). ``source_host_allowlist`` lists
 may have, as comma-separated fnmatch patterns over ``scheme://host:port``:
 
 - a pattern without a scheme means ``https``; without a port, the scheme's default port;
-- ``https://*.amazonaws.com`` is the default: CI360 stages its files in S3;
+- ``aws:s3`` (the default) stands for S3's own https hostnames and nothing else: virtual-hosted
+  (``bucket.s3.amazonaws.com``, ``bucket.s3.eu-west-1.amazonaws.com``) and path style
+  (``s3.eu-west-1.amazonaws.com``), legacy dash-regional (``s3-eu-west-1``), dual-stack, FIPS,
+  Transfer Acceleration and access points, in the ``amazonaws.com`` and ``amazonaws.com.cn``
+  partitions. CI360 stages its files in S3;
+- a wildcard pattern such as ``https://*.amazonaws.com`` is possible but admits every AWS hostname
+  anyone can create (API Gateway, load balancers, VPC endpoints, EC2 public names): a forged payload
+  could then make the function fetch from a server its author controls;
 - some URLs are refused whatever the patterns say: other schemes than http/https, user info in the
   URL, link-local (169.254.0.0/16, fe80::/10) and instance-metadata addresses, unspecified,
   multicast and reserved addresses;
@@ -32,7 +39,16 @@ from urllib3.exceptions import LocationParseError
 
 from transforms.errors import ValidationError
 
-DEFAULT_ALLOWLIST = "https://*.amazonaws.com"
+DEFAULT_ALLOWLIST = "aws:s3"
+S3_KEYWORD = "aws:s3"
+# S3's endpoint names: an optional bucket (or access point) label run, then s3 with its variants,
+# an optional dual-stack label and region, then the partition's domain. Nothing else ends in these.
+S3_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9.-]{0,253}[a-z0-9])?\.)?"
+    r"s3(?:-fips|-accelerate|-accesspoint)?"
+    r"(?:[.-]dualstack)?"
+    r"(?:[.-](?:[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}|external-1))?"
+    r"\.amazonaws\.com(?:\.cn)?")
 DEFAULT_PORTS = {"https": 443, "http": 80}
 _WILDCARDS = "*?["
 
@@ -57,6 +73,7 @@ class OriginPattern:
     host: str  # fnmatch pattern, lowercase, IPv6 without brackets
     port: str  # fnmatch pattern over the decimal port
     text: str  # as written, for messages
+    host_regex: re.Pattern[str] | None = None  # set for a keyword (aws:s3): the hosts it stands for
 
     @property
     def names_host(self) -> bool:
@@ -64,6 +81,8 @@ class OriginPattern:
         return bool(self.host) and self.host[0] not in _WILDCARDS
 
     def matches(self, scheme: str, host: str, port: int) -> bool:
+        if self.host_regex is not None:
+            return scheme == self.scheme and bool(self.host_regex.fullmatch(host)) and str(port) == self.port
         return scheme == self.scheme and fnmatchcase(host, self.host) and fnmatchcase(str(port), self.port)
 
 
@@ -73,6 +92,9 @@ def parse_allowlist(text: str) -> tuple[OriginPattern, ...]:
     for entry in text.split(","):
         raw = entry.strip()
         if not raw:
+            continue
+        if raw.lower() == S3_KEYWORD:
+            patterns.append(OriginPattern("https", "s3", "443", raw, S3_HOST))
             continue
         scheme, sep, rest = raw.partition("://")
         if not sep:

@@ -78,6 +78,7 @@ def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     for chunk in source.chunks():
         counter.feed(chunk)
         sink.write(chunk)
+    counter.check_complete()
     return WriteReport(counter.records, records_with_line_breaks=counter.records_with_line_breaks)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from transforms.errors import LayoutError
 
-MAX_COLUMNS = 1000  # the default of the max_columns setting: CI360 layouts have tens of columns
+MAX_COLUMNS = 500  # the default of the max_columns setting: CI360 layouts have tens of columns
 MAX_NAME_CHARS = 255  # Glue's and Hive's limit on a column name
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from transforms.errors import UnprocessableError
+
 _NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
 
 
@@ -50,6 +52,15 @@ class RecordCounter:
     def records_with_line_breaks(self) -> int:
         """Records with a line break (LF or CR) inside a quoted field: see ``QuotedLineBreaks``."""
         return self._line_breaks.records
+
+
+    def check_complete(self) -> None:
+        """At the end of the data: a quoted field still open means the file is cut or malformed, and
+        no count of its records would be true (a CSV reader would take the rest as one field)."""
+        if self._in_quotes:
+            record = self._newlines + 1
+            raise UnprocessableError(f"the data file ends inside a quoted field: the quote opened in record "
+                                     f"{record} is never closed", [{"record": record}])
 
 
 _NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in b'"\n\r')

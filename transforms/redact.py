@@ -33,10 +33,11 @@ def redact_url(url: str) -> str:
 # a quote that closes it (one followed by nothing a URL could continue with); a quote followed by more
 # query text is part of the query.
 _QUERY = re.compile(r"\?(?:[^\s\"<>'\\]|\\(?!\")|'(?=[^\s\"<>),:;\]}'\\]))+")
-# Credential parameters seen without their ``?`` (a query logged on its own, a header dump).
+# Credential parameters seen without their ``?`` (a query logged on its own, botocore's header dumps
+# at DEBUG: ``'X-Amz-Security-Token': b'...'``, ``Authorization: ... Credential=..., Signature=...``).
 _CREDENTIAL = re.compile(
-    r"(?i)\b(X-Amz-(?:Signature|Security-Token|Credential)|AWSAccessKeyId|Signature|x-amz-security-token"
-    r"|Authorization)(\s*[=:]\s*)[^\s&\"'<>,]+")
+    r"(?i)\b(X-Amz-(?:Signature|Security-Token|Credential)|AWSAccessKeyId|Signature|Credential"
+    r"|Authorization)(['\"]?\s*[=:]\s*b?['\"]?)[^\s&\"'<>,]+")
 REDACTED = "?<redacted>"
 
 
