@@ -301,16 +301,13 @@ def test_no_query_string_reaches_any_log_at_any_level(stack: Stack, lambda_logs,
     handler = logging.StreamHandler(late)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
+    caplog.set_level(logging.DEBUG)  # every logger at DEBUG (restored by caplog afterwards)
     root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
     try:
         payload = with_metadata(stack, f"http://127.0.0.1:{free_port()}/metadata{query}")
         response = invoke(api_gateway_event(payload))
     finally:
         root.removeHandler(handler)
-        root.setLevel(previous)
     assert response.status == 502, response.body
     assert "Incremented Retry" in late.getvalue()  # urllib3.util.retry did log, at DEBUG
     assert "Retrying" in caplog.text

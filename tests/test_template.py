@@ -262,7 +262,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
         "row_group_mb": "64", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
         "sync_max_mb": "100", "kms_key_id": "", "encryption": "", "s3_key_prefix": "", "key_template": "",
         "overwrite": "true",
-        "source_host_allowlist": "https://*.amazonaws.com", "csv_header": "true", "result_url_ttl": "0",
+        "source_host_allowlist": "aws:s3", "max_columns": "500", "metadata_max_kb": "1024",
+        "csv_header": "true", "result_url_ttl": "0",
         "jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
         "idempotency_table": "ci360-s3-connector-dev-idempotency",
         # What `invoke local` was given explicitly: nothing, so a local invoke uses no queue or table.
