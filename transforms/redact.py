@@ -80,19 +80,6 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-class ScrubFilter(logging.Filter):
-    """The same scrubbing as a filter (for a handler someone wants to protect explicitly); also
-    covers ``extra`` fields, which are set on a record after the factory made it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        scrub_record(record)
-        for name, value in list(vars(record).items()):
-            if name not in _STANDARD_ATTRIBUTES and isinstance(value, str | dict | list | tuple):
-                setattr(record, name, _scrub_value(value))
-        return True
-
-
-_STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _lock = threading.Lock()
 _installed = False
 
