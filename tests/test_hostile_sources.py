@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import LambdaContext, Response, Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.localstack import free_port, webhook_payload
+from tests.test_async import AsyncStack, async_stack, get_job  # noqa: F401 (async_stack is a fixture)
 from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
 
 SECRETS = ("deadbeefsignature", "SECRETTOKEN", "AKIA%2F", "AKIA/")
@@ -460,3 +461,50 @@ def test_memory_stays_under_the_function_memory_at_the_column_limit(stack: Stack
     print(f"{key}: {columns} columns x {rows} rows, VmHWM {peak_mb:.0f} MB")
     assert peak_mb < 1024 * 0.8, peak_mb  # a fifth kept for the runtime and the rest of the container
     assert stack.target_keys() == [key] and stack.pending_uploads() == []
+
+
+# --- the worker and the stored result ------------------------------------------------------------
+
+def test_a_worker_whose_source_stalls_mid_upload_stops_on_time_and_records_the_failure(
+        async_stack: AsyncStack, fault_server, monkeypatch) -> None:  # noqa: F811 (the fixture)
+    """6 MB at once (a part goes up), then silence: the worker stops before its time limit, aborts the
+    multipart upload and records the job as failed, instead of being killed with it `running`."""
+    from handler import worker
+
+    monkeypatch.setenv("processing_mode", "async")
+    monkeypatch.setenv("part_size_mb", "5")
+    monkeypatch.setenv("deadline_margin_s", "3")
+    stack = async_stack.stack
+    body = b"".join(b"%08d,%d,someone%d@example.com,2021-01-01\n" % (i, i, i) for i in range(400_000))
+    url = fault_server.url("/stall", Script(body=body, trickle=(6_000_000, 60.0)))
+    payload = with_data(stack, url, "stalled.csv")
+    assert invoke(api_gateway_event(payload)).status == 202
+    started = time.monotonic()
+    assert worker.handle(async_stack.sqs_event(), ClockedContext(10.0)) == {"batchItemFailures": []}
+    took = time.monotonic() - started
+    assert took < 10.0, took
+    record = get_job(payload["task"]["occurrenceId"])[1]
+    assert record["status"] == "failed" and record["error"]["code"] == "DEADLINE_EXCEEDED", record
+    assert record["error"]["details"][0]["bytes_done"] >= 5 << 20  # it did stop mid-file
+    assert_nothing_landed(stack)
+
+
+def test_a_wide_result_is_bounded_in_the_job_record_and_the_idempotency_record(
+        async_stack: AsyncStack) -> None:  # noqa: F811 (the fixture)
+    """The widest layout allowed, with the longest names allowed: the result would be about 400 KB, the
+    size of a DynamoDB item; it is stored cut to 64 KB, and a repeated call gets the same answer."""
+    from transforms.layout import MAX_COLUMNS, MAX_NAME_CHARS
+
+    stack = async_stack.stack
+    row = ",".join(str(i) for i in range(MAX_COLUMNS)).encode() + b"\n"
+    data_url, metadata_url = stack.stage(row * 2, _wide_layout(MAX_COLUMNS, name_chars=MAX_NAME_CHARS))
+    payload = webhook_payload(data_url, metadata_url, "widest.parquet")
+    first = invoke(api_gateway_event(payload))
+    assert first.status == 200, first.body
+    assert len(first.raw["body"]) <= 64 * 1024 and first.body["truncated"]["omitted"]["columnNames"] > 0
+    status, record = get_job(payload["task"]["occurrenceId"])
+    assert status == 200 and record["status"] == "succeeded", record
+    assert record["result"]["truncated"] == first.body["truncated"]
+    second = invoke(api_gateway_event(payload))  # answered from the idempotency record
+    assert second.status == 200 and second.body == first.body
+    assert async_stack.versions("widest.parquet") == 1 and stack.pending_uploads() == []
