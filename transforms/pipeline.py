@@ -22,6 +22,7 @@ from transforms.glue import register_table
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
 from transforms.progress import Deadline, Progress, Snapshot
+from transforms.ranged_source import open_data
 from transforms.redact import redact_url
 from transforms.s3_sink import S3MultipartSink, s3_failure
 from transforms.schema import TypedSchema, build_schema
@@ -158,7 +159,8 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     logger.info("streaming data", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
-    with http.open(job.data_url, "data") as source:
+    with open_data(http, job.data_url, "data", settings.download_connections,
+                   settings.download_range_bytes) as source:
         source.on_read = Progress(source.content_length, progress_report or _log_progress, deadline=deadline,
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,

@@ -17,6 +17,7 @@ from transforms.keys import check_key_template, check_prefix
 from transforms.schema import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
+MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -41,7 +42,7 @@ def choice(name: str, value: str, allowed: tuple[str, ...], default: str | None)
     return text
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -51,6 +52,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise ConfigurationError(f"environment setting {name} must be an integer") from None
     if value < minimum:
         raise ConfigurationError(f"environment setting {name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"environment setting {name} must be at most {maximum}")
     return value
 
 
@@ -84,6 +87,9 @@ class Settings:
     compression: str | None = None
     row_group_bytes: int = 64 * 1024 * 1024  # Arrow memory: about 27 MB of snappy Parquet
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
+    # The data file as consecutive byte ranges over this many connections (1: one GET, as before).
+    download_connections: int = 8
+    download_range_bytes: int = 8 * 1024 * 1024  # memory: (connections + 1) ranges at most
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
     kms_key_id: str | None = None  # SSE-KMS under this key when set; SSE-S3 (AES256) otherwise
@@ -144,6 +150,8 @@ class Settings:
             compression=compression,
             row_group_bytes=_int(env, "row_group_mb", 64, 1) * 1024 * 1024,
             resume_attempts=_int(env, "resume_attempts", 5, 0),
+            download_connections=_int(env, "download_connections", 8, 1, maximum=MAX_CONNECTIONS),
+            download_range_bytes=_int(env, "download_range_mb", 8, 1) * 1024 * 1024,
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
             kms_key_id=env.get("kms_key_id", "").strip() or None,

@@ -47,6 +47,7 @@ class HttpSource:
         self.resume_attempts = resume_attempts
         self.backoff = backoff
         self._pool = urllib3.PoolManager(
+            maxsize=32,  # kept per host for the ranged download's connections (settings.MAX_CONNECTIONS)
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             # Connection failures are retried; a GET that got an answer is not, and a presigned URL
             # never redirects, so a redirect is an error rather than a hop to somewhere unvetted.
