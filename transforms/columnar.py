@@ -8,11 +8,11 @@ thousands of tiny ones. Memory is bounded by one row group plus the S3 parts in 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
 
@@ -68,32 +68,65 @@ def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     return WriteReport(reader.rows, reader.bad_values)
 
 
-def _json_value(type_: pa.DataType) -> Callable[[Any], str]:
-    """How one column's values are spelled in JSON for Athena's JSON SerDe (null is handled apart)."""
+_NULL = pa.scalar("null", pa.string())
+# JSON's escapes, as json.dumps(ensure_ascii=False) spells them: backslash first, so that the
+# backslashes added by the others are not doubled.
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
+            ("\b", "\\b"), ("\f", "\\f")]
+_CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
+_NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
+
+
+def _json_string(text: pa.Array) -> pa.Array:
+    """A JSON string literal per value, escaped like ``json.dumps(v, ensure_ascii=False)``."""
+    if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        for raw, escaped in _ESCAPES:
+            text = pc.replace_substring(text, raw, escaped)
+        if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
+            for char in _CONTROL:
+                text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _json_values(column: pa.Array) -> pa.Array:
+    """Each value spelled in JSON for Athena's JSON SerDe, null as ``null``; no Python per value."""
+    type_ = column.type
     if pa.types.is_string(type_):
-        return lambda v: json.dumps(v, ensure_ascii=False)
-    if pa.types.is_boolean(type_):
-        return lambda v: "true" if v else "false"
-    if pa.types.is_integer(type_) or pa.types.is_decimal(type_):
-        return str  # a Decimal's str is an exact JSON number
-    if pa.types.is_floating(type_):
-        return lambda v: repr(v) if math.isfinite(v) else "null"
-    if pa.types.is_timestamp(type_):
-        return lambda v: '"' + v.isoformat(sep=" ", timespec="milliseconds") + '"'
-    return lambda v: '"' + v.isoformat() + '"'  # date
+        spelled = _json_string(column)
+    elif pa.types.is_boolean(type_):
+        spelled = pc.if_else(column, "true", "false")
+    elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
+        spelled = pc.cast(column, pa.string())  # a decimal as Python's str(Decimal): an exact JSON number
+    elif pa.types.is_floating(type_):
+        text = pc.cast(column, pa.string())
+        # Arrow writes 1.0 as "1": keep it a float for readers that infer types (Python's repr does).
+        text = pc.if_else(pc.match_substring_regex(text, "^-?[0-9]+$"),
+                          pc.binary_join_element_wise(text, ".0", ""), text)
+        spelled = pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
+    elif pa.types.is_timestamp(type_):
+        spelled = _json_string(pc.strftime(column, "%Y-%m-%d %H:%M:%S"))  # %S carries the milliseconds
+    else:  # date
+        spelled = _json_string(pc.cast(column, pa.string()))
+    return pc.fill_null(spelled, _NULL)
+
+
+def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
+    """The batch as JSON Lines: one object per row, keys as in the Glue schema."""
+    pieces: list[Any] = []
+    for index, name in enumerate(batch.schema.names):
+        pieces.append(("{" if index == 0 else ",") + json.dumps(name) + ":")
+        pieces.append(_json_values(batch.column(index)))
+    pieces.append("}\n")
+    lines = pc.binary_join_element_wise(*pieces, "")
+    # A string array's values sit back to back in one buffer: that buffer is the batch's text.
+    offsets = memoryview(lines.buffers()[1]).cast("i")  # int32: one batch is far below 2 GiB of text
+    return memoryview(lines.buffers()[2])[offsets[lines.offset]:offsets[lines.offset + len(lines)]]
 
 
 def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """One object per line with typed values and nulls as null, names as in the Glue schema."""
     reader = _reader(source, ctx)
-    keys = [json.dumps(name) + ":" for name in reader.arrow_schema.names]
-    spell = [_json_value(field.type) for field in reader.arrow_schema]
     for batch in reader:
-        columns = [column.to_pylist() for column in batch.columns]
-        lines = []
-        for row in zip(*columns, strict=True):
-            parts = [key + ("null" if value is None else fmt(value))
-                     for key, fmt, value in zip(keys, spell, row, strict=True)]
-            lines.append("{" + ",".join(parts) + "}\n")
-        sink.write("".join(lines).encode("utf-8"))
+        if batch.num_rows:
+            sink.write(json_lines(batch))
     return WriteReport(reader.rows, reader.bad_values)
