@@ -103,10 +103,10 @@ def _json_values(column: pa.Array) -> pa.Array:
         text = pc.if_else(pc.match_substring_regex(text, "^-?[0-9]+$"),
                           pc.binary_join_element_wise(text, ".0", ""), text)
         spelled = pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
-    elif pa.types.is_timestamp(type_):
-        spelled = _json_string(pc.strftime(column, "%Y-%m-%d %H:%M:%S"))  # %S carries the milliseconds
+    elif pa.types.is_timestamp(type_):  # "2024-01-01 12:00:00.000" (ms): as Athena's JSON SerDe reads it
+        spelled = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
     else:  # date
-        spelled = _json_string(pc.cast(column, pa.string()))
+        spelled = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
     return pc.fill_null(spelled, _NULL)
 
 
