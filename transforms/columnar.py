@@ -2,13 +2,21 @@
 
 Batches from the CSV reader are small (one per CSV block); they are gathered into row groups of
 ``row_group_bytes`` before writing, since Athena scans tens-of-MB row groups far better than
-thousands of tiny ones. Memory is bounded by one row group plus the S3 parts in flight.
+thousands of tiny ones. Memory is bounded by two row groups (one being written while the next is
+gathered) plus the S3 parts in flight.
+
+Every core: pyarrow parses CSV blocks on its own threads; the Parquet/ORC encoder (the costliest step)
+runs on a thread of its own while the next row group is read and converted; JSON Lines are built by
+pyarrow compute kernels, batches side by side on a pool. All of these release the GIL.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -36,6 +44,32 @@ def _row_groups(reader: TypedCsvReader, target_bytes: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending, reader.arrow_schema)
 
 
+class _Background:
+    """One write at a time on its own thread, so the next row group is read and converted meanwhile."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._pending: Future[Any] | None = None
+
+    def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.wait()
+        self._pending = self._pool.submit(function, *args, **kwargs)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+@contextmanager
+def _background() -> Iterator[_Background]:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="columnar-write")
+    try:
+        yield _Background(pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # never a write into a sink the caller aborts
+
+
 def _reader(source: Source, ctx: WriteContext) -> TypedCsvReader:
     return TypedCsvReader(source, ctx.schema, ctx.options.on_bad_value)  # type: ignore[arg-type]
 
@@ -48,8 +82,10 @@ def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRep
         compression=PARQUET_CODECS[ctx.options.compression or "snappy"],
         coerce_timestamps="ms", allow_truncated_timestamps=True, use_deprecated_int96_timestamps=False,
     )
-    for table in _row_groups(reader, ctx.options.row_group_bytes):
-        writer.write_table(table, row_group_size=table.num_rows)
+    with _background() as background:
+        for table in _row_groups(reader, ctx.options.row_group_bytes):
+            background.submit(writer.write_table, table, row_group_size=table.num_rows)
+        background.wait()
     writer.close()  # writes the footer; ParquetWriter does not close a sink it was handed
     return WriteReport(reader.rows, reader.bad_values)
 
@@ -59,9 +95,11 @@ def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
                            stripe_size=64 * 1024 * 1024)
     wrote = False
-    for table in _row_groups(reader, ctx.options.row_group_bytes):
-        writer.write(table)
-        wrote = True
+    with _background() as background:
+        for table in _row_groups(reader, ctx.options.row_group_bytes):
+            background.submit(writer.write, table)
+            wrote = True
+        background.wait()
     if not wrote:
         writer.write(reader.arrow_schema.empty_table())  # an empty audience still carries its schema
     writer.close()
@@ -126,7 +164,18 @@ def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
 def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """One object per line with typed values and nulls as null, names as in the Glue schema."""
     reader = _reader(source, ctx)
-    for batch in reader:
-        if batch.num_rows:
-            sink.write(json_lines(batch))
+    workers = max(1, pa.cpu_count())
+    pending: deque[Future[bytes | memoryview]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="jsonl") as pool:
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    pending.append(pool.submit(json_lines, batch))
+                while len(pending) > 2 * workers or (pending and pending[0].done()):
+                    sink.write(pending.popleft().result())
+            while pending:
+                sink.write(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
     return WriteReport(reader.rows, reader.bad_values)
