@@ -238,8 +238,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
     assert env == default.function("webhook")["Environment"]["Variables"]
     expected = {
         "s3_bucket_name": BUCKET, "column_types": "", "on_bad_value": "fail", "compression": "",
-        "row_group_mb": "64", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
-        "download_connections": "8", "download_range_mb": "8",
+        "row_group_mb": "32", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
+        "download_connections": "8", "download_range_mb": "4",
         "sync_max_mb": "100", "kms_key_id": "", "s3_key_prefix": "", "key_template": "", "overwrite": "true",
         "source_host_allowlist": "https://*.amazonaws.com", "csv_header": "true", "result_url_ttl": "0",
         "jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",

@@ -27,6 +27,14 @@ import pyarrow.parquet as pq
 from transforms.formats import Source, WriteContext, WriteReport
 from transforms.typed_csv import TypedCsvReader
 
+# jemalloc, handing freed pages back at once: the Arrow memory of a row group written is returned before
+# the next is gathered, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).
+try:
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
+    pa.jemalloc_set_decay_ms(0)
+except (NotImplementedError, pa.ArrowNotImplementedError):  # a build without jemalloc: keep the default
+    pass
+
 PARQUET_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "gzip", "none": "none"}
 ORC_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "zlib", "none": "uncompressed"}
 
@@ -93,7 +101,7 @@ def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRep
 def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     reader = _reader(source, ctx)
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
-                           stripe_size=64 * 1024 * 1024)
+                           stripe_size=ctx.options.row_group_bytes)
     wrote = False
     with _background() as background:
         for table in _row_groups(reader, ctx.options.row_group_bytes):
@@ -113,52 +121,78 @@ _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "
             ("\b", "\\b"), ("\f", "\\f")]
 _CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
 _NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
+JSONL_CHUNK_BYTES = 4 * 1024 * 1024  # Arrow bytes per JSON Lines task: per-call costs are per batch
+_PLAIN_FLOAT_LIMIT = 1e16  # below this, Python's repr writes an integral float as digits and ".0"
 
 
-def _json_string(text: pa.Array) -> pa.Array:
-    """A JSON string literal per value, escaped like ``json.dumps(v, ensure_ascii=False)``."""
+def _escaped(text: pa.Array) -> pa.Array:
+    """Each value's JSON string body, escaped like ``json.dumps(v, ensure_ascii=False)`` (no quotes)."""
     if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
         for raw, escaped in _ESCAPES:
             text = pc.replace_substring(text, raw, escaped)
         if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
             for char in _CONTROL:
                 text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
+    return text
+
+
+def _quoted(text: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise('"', text, '"', "")
 
 
-def _json_values(column: pa.Array) -> pa.Array:
-    """Each value spelled in JSON for Athena's JSON SerDe, null as ``null``; no Python per value."""
+def _float_text(column: pa.Array) -> pa.Array:
+    """Floats as Python's repr spells them where it matters: an integral value keeps its ".0" (a
+    reader that infers types sees a float); others take Arrow's shortest round-trip text."""
+    floats = pc.cast(column, pa.float64())
+    text = pc.cast(column, pa.string())
+    integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(pc.abs(floats), _PLAIN_FLOAT_LIMIT))
+    if pc.any(integral).as_py():
+        digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
+                                             .cast(pa.string()), ".0", "")
+        text = pc.if_else(integral, digits, text)
+    return pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
+
+
+def _json_values(column: pa.Array) -> tuple[str, pa.Array, str]:
+    """(text before, each value spelled in JSON, text after): a string column without nulls leaves its
+    quotes to the surrounding literals, saving a pass; null is ``null``. No Python per value."""
     type_ = column.type
     if pa.types.is_string(type_):
-        spelled = _json_string(column)
+        body = _escaped(column)
+        if column.null_count == 0:
+            return '"', body, '"'
+        spelled = _quoted(body)
     elif pa.types.is_boolean(type_):
         spelled = pc.if_else(column, "true", "false")
     elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
         spelled = pc.cast(column, pa.string())  # a decimal as Python's str(Decimal): an exact JSON number
     elif pa.types.is_floating(type_):
-        text = pc.cast(column, pa.string())
-        # Arrow writes 1.0 as "1": keep it a float for readers that infer types (Python's repr does).
-        text = pc.if_else(pc.match_substring_regex(text, "^-?[0-9]+$"),
-                          pc.binary_join_element_wise(text, ".0", ""), text)
-        spelled = pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
-    elif pa.types.is_timestamp(type_):  # "2024-01-01 12:00:00.000" (ms): as Athena's JSON SerDe reads it
-        spelled = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
-    else:  # date
-        spelled = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
-    return pc.fill_null(spelled, _NULL)
+        spelled = _float_text(column)
+    else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
+        spelled = _quoted(pc.cast(column, pa.string()))
+    return "", pc.fill_null(spelled, _NULL), ""
 
 
 def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
     """The batch as JSON Lines: one object per row, keys as in the Glue schema."""
     pieces: list[Any] = []
+    literal = ""
     for index, name in enumerate(batch.schema.names):
-        pieces.append(("{" if index == 0 else ",") + json.dumps(name) + ":")
-        pieces.append(_json_values(batch.column(index)))
-    pieces.append("}\n")
+        before, values, after = _json_values(batch.column(index))
+        pieces.append(literal + ("{" if index == 0 else ",") + json.dumps(name) + ":" + before)
+        pieces.append(values)
+        literal = after
+    pieces.append(literal + "}\n")
     lines = pc.binary_join_element_wise(*pieces, "")
     # A string array's values sit back to back in one buffer: that buffer is the batch's text.
     offsets = memoryview(lines.buffers()[1]).cast("i")  # int32: one batch is far below 2 GiB of text
     return memoryview(lines.buffers()[2])[offsets[lines.offset]:offsets[lines.offset + len(lines)]]
+
+
+def _chunks(reader: TypedCsvReader, target_bytes: int) -> Iterator[pa.RecordBatch]:
+    """The reader's batches gathered into batches of about ``target_bytes``."""
+    for table in _row_groups(reader, target_bytes):
+        yield from table.combine_chunks().to_batches()
 
 
 def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
@@ -168,10 +202,10 @@ def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRepor
     pending: deque[Future[bytes | memoryview]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="jsonl") as pool:
         try:
-            for batch in reader:
+            for batch in _chunks(reader, JSONL_CHUNK_BYTES):
                 if batch.num_rows:
                     pending.append(pool.submit(json_lines, batch))
-                while len(pending) > 2 * workers or (pending and pending[0].done()):
+                while len(pending) > workers or (pending and pending[0].done()):
                     sink.write(pending.popleft().result())
             while pending:
                 sink.write(pending.popleft().result())

@@ -77,7 +77,7 @@ class Settings:
     bucket: str
     csv_header: bool = True
     result_url_ttl: int = 0
-    part_size: int = 16 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024  # memory: (upload_concurrency + 1) parts at most
     upload_concurrency: int = 4
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
@@ -85,11 +85,11 @@ class Settings:
     column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
     on_bad_value: str = "fail"
     compression: str | None = None
-    row_group_bytes: int = 64 * 1024 * 1024  # Arrow memory: about 27 MB of snappy Parquet
+    row_group_bytes: int = 32 * 1024 * 1024  # Arrow memory: about 13 MB of snappy Parquet
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     # The data file as consecutive byte ranges over this many connections (1: one GET, as before).
     download_connections: int = 8
-    download_range_bytes: int = 8 * 1024 * 1024  # memory: (connections + 1) ranges at most
+    download_range_bytes: int = 4 * 1024 * 1024  # memory: (connections + 1) ranges at most
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
     kms_key_id: str | None = None  # SSE-KMS under this key when set; SSE-S3 (AES256) otherwise
@@ -148,10 +148,10 @@ class Settings:
             column_types=column_types,
             on_bad_value=on_bad_value,  # type: ignore[arg-type]
             compression=compression,
-            row_group_bytes=_int(env, "row_group_mb", 64, 1) * 1024 * 1024,
+            row_group_bytes=_int(env, "row_group_mb", 32, 1) * 1024 * 1024,
             resume_attempts=_int(env, "resume_attempts", 5, 0),
             download_connections=_int(env, "download_connections", 8, 1, maximum=MAX_CONNECTIONS),
-            download_range_bytes=_int(env, "download_range_mb", 8, 1) * 1024 * 1024,
+            download_range_bytes=_int(env, "download_range_mb", 4, 1) * 1024 * 1024,
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
             kms_key_id=env.get("kms_key_id", "").strip() or None,
@@ -165,7 +165,7 @@ class Settings:
             csv_header=header,
             result_url_ttl=_int(env, "result_url_ttl", 0, 0),
             # S3 refuses multipart parts under 5 MiB (except the last).
-            part_size=_int(env, "part_size_mb", 16, 5) * 1024 * 1024,
+            part_size=_int(env, "part_size_mb", 8, 5) * 1024 * 1024,
             upload_concurrency=_int(env, "upload_concurrency", 4, 1),
             connect_timeout=_float(env, "connect_timeout", 10.0),
             read_timeout=_float(env, "read_timeout", 60.0),
