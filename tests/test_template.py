@@ -224,7 +224,7 @@ def test_functions(default: Stack) -> None:
         return function["Handler"], function["Timeout"], function["MemorySize"]
 
     assert shape(webhook) == ("handler/webhook.handle", 29, 1024)
-    assert shape(worker) == ("handler/worker.handle", 900, 2048)
+    assert shape(worker) == ("handler/worker.handle", 900, 3538)
     assert shape(jobs) == ("handler/jobs.handle", 10, 256)
     assert {f["Runtime"] for f in (webhook, worker, jobs)} == {"python3.12"}
     methods = {(m["Properties"]["HttpMethod"], m["Properties"]["ResourceId"]["Ref"]):
