@@ -34,6 +34,7 @@ lint: install
 # against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.
 bench: install
 	$(PY) -m bench.ranged
+	$(PY) -m bench.conversion
 	$(PY) -m bench.parquet
 
 bench-moto: install
