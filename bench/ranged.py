@@ -10,7 +10,7 @@ the connector's reported checksum and the data's own) and deleted.
 - Source: bench/rangeserver.py (ranges, ETag, If-Match, paced per connection), one process.
 - Target: bench/sinkserver.py (the S3 calls an upload makes, parts straight to files), one process.
 
-Settings (environment): ``BENCH_RANGED_MB`` the 1x size in MiB (default 256; 4x is four times it),
+Settings (environment): ``BENCH_RANGED_MB`` the 1x size in MiB (default 128; 4x is four times it),
 ``BENCH_RANGED_4X=0`` skips 4x, ``BENCH_CAP_MBPS`` (60), ``BENCH_CORES`` ("1,2"), ``BENCH_CAPS``
 ("on,off"), ``BENCH_RANGED_CONTENDERS`` ("sas,csv,gzip,parquet,jsonl").
 """
@@ -356,7 +356,7 @@ def write_report(section: str) -> None:
 
 
 def main() -> int:
-    mib = int(os.environ.get("BENCH_RANGED_MB", "256") or 256)
+    mib = int(os.environ.get("BENCH_RANGED_MB", "128") or 128)
     with_4x = os.environ.get("BENCH_RANGED_4X", "1").strip() not in ("0", "false", "no")
     cap_mbps = int(os.environ.get("BENCH_CAP_MBPS", "60") or 60)
     cores = [int(c) for c in os.environ.get("BENCH_CORES", "1,2").split(",") if c.strip()]

@@ -196,3 +196,28 @@ def test_ranges_fetched_ahead_are_bounded_by_connections(fault_server) -> None:
     assert data[:10] + rest == data
     assert len(fault_server.requests_for("/bounded")) == 10
     assert 2 <= fault_server.max_active <= 3
+
+
+def test_download_settings() -> None:
+    from transforms.errors import ConfigurationError
+    from transforms.settings import Settings
+
+    default = Settings.from_env({"s3_bucket_name": "b"})
+    assert (default.download_connections, default.download_range_bytes) == (8, 4 * MIB)
+    chosen = Settings.from_env({"s3_bucket_name": "b", "download_connections": "1",
+                                "download_range_mb": "16"})
+    assert (chosen.download_connections, chosen.download_range_bytes) == (1, 16 * MIB)
+    for bad in ({"download_connections": "0"}, {"download_connections": "33"}, {"download_range_mb": "0"},
+                {"download_connections": "many"}):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({"s3_bucket_name": "b", **bad})
+
+
+def test_one_connection_is_one_plain_get(stack: Stack, fault_server, monkeypatch) -> None:
+    monkeypatch.setenv("download_connections", "1")
+    data = big_audience(50_000)
+    url = fault_server.url("/single", Script(body=data, etag='"v1"'))
+    response = invoke(api_gateway_event(payload_with_data(stack, url, "single.csv")))
+    assert response.status == 200, response.body
+    assert stack.landed("single.csv") == HEADER + data
+    assert [h.get("range") for h in fault_server.requests_for("/single")] == [None]
