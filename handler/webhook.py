@@ -22,6 +22,8 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rid = request_id(event, context)
     try:
         settings = Settings.from_env()
+        if settings.local and not (settings.jobs_table or settings.idempotency_table or settings.jobs_queue):
+            logger.info("local invoke: no job queue or record tables named, so none are used (README)")
         job = parse_job(webhook_payload(event), settings)
         logger.set_correlation_id(job.occurrence_id)
         logger.append_keys(task_id=job.task_id, tenant=job.tenant)

@@ -1,8 +1,10 @@
 """Lambda entry point for queued jobs (SQS, batch size 1): the same landing as the webhook's.
 
-A failure worth retrying (throttling, timeouts, 5xx) is raised, so SQS delivers the message again
-and, after a bounded number of receives, moves it to the dead-letter queue. A refusal (bad data,
-expired URL, deadline) is recorded on the job and the message is consumed: retrying cannot help.
+A failure worth retrying (throttling, timeouts, 5xx, either record table failing) is raised, so SQS
+delivers the message again and, after a bounded number of receives, moves it to the dead-letter queue.
+A refusal (bad data, expired URL, deadline) is recorded on the job and the message is consumed:
+retrying cannot help. With one message per batch, raising is the whole protocol: the event source
+does not enable ReportBatchItemFailures and nothing is returned.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from transforms.settings import Settings
 
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any) -> None:
     settings = Settings.from_env()
     for record in event.get("Records", []):
         job = job_from_message(record["body"])
@@ -40,7 +42,6 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("job failed", extra={"error_code": error.code, "error_message": error.message})
             continue
         record_landing(result)
-    return {"batchItemFailures": []}
 
 
 def _receive_count(record: dict[str, Any]) -> int:

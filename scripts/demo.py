@@ -170,7 +170,8 @@ def local_stack() -> Stack:
 
 
 # What serverless.yml names the job queue and the two tables (custom.names, stage dev): created on moto
-# so that `invoke local` finds them under the same names as a deployed stack would.
+# under the same names as a deployed stack's. A local invoke uses them only when they are named in its
+# environment (the asynchronous part below does); the first invocations need nothing but the bucket.
 STACK_NAMES = {"jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
                "idempotency_table": "ci360-s3-connector-dev-idempotency"}
 
@@ -211,7 +212,8 @@ def real_stack() -> Stack:
     staging_s3 = _regional_client(staging_region)
     target_s3 = _regional_client(target_region)
     say(f"real AWS: staging s3://{staging} ({staging_region}), target s3://{target} ({target_region})")
-    # The deployed stack's queue and tables are not here: run synchronously, without job records.
+    # A local invoke uses no queue or table unless named (README): synchronous, without job records,
+    # even if your shell names some.
     off = {"jobs_queue": "", "jobs_table": "", "idempotency_table": ""}
     return Stack(staging_s3, target_s3, staging, target, off, target_region, real=True)
 
@@ -261,7 +263,7 @@ def invoke(event_path: Path, stack: Stack, function: str = "webhook",
     # invoke local spawns `python3` from PATH: the project's virtualenv first.
     env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")])
     env.setdefault("LOG_LEVEL", "INFO")
-    settings = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items() if k != "jobs_queue")
+    settings = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
     say(f"$ s3_bucket_name={stack.target} {settings + ' ' if settings else ''}"
         f"npx serverless invoke local -f {function} -p {relative}"
         + (f" --region {stack.region}" if stack.real else ""))
@@ -271,6 +273,8 @@ def invoke(event_path: Path, stack: Stack, function: str = "webhook",
     elapsed = time.monotonic() - started
     output = scrub(completed.stdout + completed.stderr)
     response = _response_in(completed.stdout)
+    if response is None and function == "worker" and completed.returncode == 0:
+        response = {}  # the worker returns nothing: a failure would have been raised (SQS retries it)
     if completed.returncode != 0 or response is None:
         say(output)
         raise SystemExit(f"invoke local failed (exit code {completed.returncode})")
@@ -288,7 +292,7 @@ def _response_in(stdout: str) -> dict[str, Any] | None:
         except json.JSONDecodeError:
             start = stdout.rfind("{\n", 0, start)
             continue
-        if isinstance(value, dict) and ("statusCode" in value or "batchItemFailures" in value):
+        if isinstance(value, dict) and "statusCode" in value:
             return value
         start = stdout.rfind("{\n", 0, start)
     return None
@@ -374,7 +378,8 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
     sqs = boto3.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=STACK_NAMES["jobs_queue"])["QueueUrl"]
     # sync_max_mb=0 makes this small demo file count as large; in production the default is 100 MB.
-    env = {"sync_max_mb": "0"}
+    # A local invoke uses a queue and tables only when they are named: here, the ones made on moto.
+    env = {"sync_max_mb": "0", **STACK_NAMES}
     payload = webhook_payload(data_url, metadata_url, key)
     event_path = DEMO_DIR / "event-large.json"
     event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
@@ -392,8 +397,8 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
     worker_event = DEMO_DIR / "sqs-event.json"
     worker_event.write_text(json.dumps(sqs_event, indent=2) + "\n", encoding="utf-8")
     say(f"the queue holds the job; wrote {worker_event.relative_to(ROOT)} (the SQS event Lambda would pass)")
-    worker_response = invoke(worker_event, stack, "worker")
-    say(f"worker: {json.dumps(worker_response)}")
+    invoke(worker_event, stack, "worker", extra_env=STACK_NAMES)
+    say("worker: done (it returns nothing; a failure would be raised and SQS would deliver the job again)")
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     show_landed(stack, key, header_row() + data)
     jobs_event = DEMO_DIR / "jobs-event.json"
@@ -401,7 +406,7 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
                                       "pathParameters": {"occurrenceId": payload["task"]["occurrenceId"]}},
                                      indent=2) + "\n", encoding="utf-8")
     heading("GET /jobs/{occurrenceId}: the job record")
-    record = show_response(invoke(jobs_event, stack, "jobs"))
+    record = show_response(invoke(jobs_event, stack, "jobs", extra_env=STACK_NAMES))
     if record.get("status") != "succeeded":
         raise SystemExit(f"the job record says {record.get('status')}")
 

@@ -98,7 +98,7 @@ def test_large_file_is_queued_answered_202_then_landed_by_the_worker(async_stack
     assert response.body["jobId"] == occurrence_id and response.body["status"] == "accepted"
     assert async_stack.stack.target_keys() == []  # nothing lands before the worker runs
     assert get_job(occurrence_id)[1]["status"] == "accepted"
-    assert worker.handle(async_stack.sqs_event(), LambdaContext()) == {"batchItemFailures": []}
+    assert worker.handle(async_stack.sqs_event(), LambdaContext()) is None
     status, record = get_job(occurrence_id)
     assert record["status"] == "succeeded" and record["mode"] == "async"
     assert record["rows"] == 4 and record["result"]["format"] == "parquet"

@@ -244,6 +244,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
         "source_host_allowlist": "https://*.amazonaws.com", "csv_header": "true", "result_url_ttl": "0",
         "jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
         "idempotency_table": "ci360-s3-connector-dev-idempotency",
+        # What `invoke local` was given explicitly: nothing, so a local invoke uses no queue or table.
+        "local_jobs_queue": "", "local_jobs_table": "", "local_idempotency_table": "",
     }
     assert {k: env.get(k) for k in expected} == expected
     assert everything.function("webhook")["Environment"]["Variables"]["kms_key_id"] == KMS_KEY
@@ -252,6 +254,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
 def test_worker_queue_dead_letters_and_alarm(default: Stack, everything: Stack) -> None:
     (mapping,) = default.of_type("AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["BatchSize"] == 1
+    # One message per batch: the worker raises to have it delivered again, and returns nothing.
+    assert "FunctionResponseTypes" not in mapping["Properties"]
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert mapping["Properties"]["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
     queue = default.resources["JobsQueue"]["Properties"]

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.schema import FALSE_WORDS, TRUE_WORDS
+
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SIMPLE: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -25,8 +27,6 @@ _SIMPLE: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("ms"),
     "boolean": pa.bool_(),
 }
-TRUE_WORDS = ["true", "t", "yes", "y", "1"]
-FALSE_WORDS = ["false", "f", "no", "n", "0"]
 
 
 def arrow_type(athena: str) -> pa.DataType:
@@ -48,12 +48,22 @@ def _to_boolean(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_valid(text), is_true, pa.scalar(None, pa.bool_()))
 
 
+# The fractional digits past milliseconds, in the forms Arrow's ISO 8601 parser accepts.
+_FINER_THAN_MS = r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{3})\d+"
+
+
 def _to_timestamp(text: pa.Array) -> pa.Array:
+    """Milliseconds, the precision Athena reads; finer digits are cut, however many there are.
+
+    Cutting the text is flooring on the time line whatever the sign, so 1969-12-31 23:59:59.9995
+    stays in 1969 (.999); a cast of the parsed value would round toward zero, into 1970. Parsing at
+    nanoseconds instead would refuse everything outside 1677-2262.
+    """
     try:
         return pc.cast(text, pa.timestamp("ms"))
     except pa.ArrowInvalid:
-        # Finer than milliseconds: Athena reads milliseconds, so the extra digits are cut, as documented.
-        return pc.cast(pc.cast(text, pa.timestamp("us")), pa.timestamp("ms"), safe=False)
+        cut = pc.replace_substring_regex(text, pattern=_FINER_THAN_MS, replacement=r"\1")
+        return pc.cast(cut, pa.timestamp("ms"))
 
 
 def converter(athena: str) -> Callable[[pa.Array], pa.Array]:

@@ -10,12 +10,14 @@ Pure on purpose (no boto3, no pyarrow): the CLI and the Lambda both import it ch
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transforms.schema import TypedSchema, normalise_name
+from transforms.schema import FALSE_WORDS, TRUE_WORDS, TypedSchema, normalise_name
 
 _TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 _TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
@@ -34,9 +36,14 @@ class TableFormat:
     csv: bool = False  # OpenCSVSerDe: header skipping and its type limits apply
 
 
+# CI360's CSV is RFC 4180: a quote inside a quoted field is doubled and a backslash is an ordinary
+# character. OpenCSVSerDe (and Trino's reader, bug for bug) escapes with a backslash unless told
+# otherwise, which drops backslashes and lets \" swallow the rest of a row; an escapeChar of "\"" is
+# silently turned back into a backslash. The NUL character is OpenCSV's "no such character".
+NO_ESCAPE = "\0"
 _CSV = TableFormat(
     "csv", "org.apache.hadoop.hive.serde2.OpenCSVSerde", _TEXT_INPUT, _TEXT_OUTPUT,
-    {"separatorChar": ",", "quoteChar": '"'}, csv=True,
+    {"separatorChar": ",", "quoteChar": '"', "escapeChar": NO_ESCAPE}, csv=True,
 )
 _PARQUET = TableFormat(
     "parquet", "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
@@ -59,12 +66,10 @@ TABLE_FORMATS: dict[str, TableFormat] = {
 }
 FORMAT_NAMES: tuple[str, ...] = tuple(TABLE_FORMATS)
 
-# OpenCSVSerDe recognises only BOOLEAN, BIGINT, INT and DOUBLE; it reads DATE only as days since
-# 1970-01-01 and TIMESTAMP only as epoch milliseconds, while our CSV carries CI360's text as sent.
-# Widen what is lossless; declare the rest string and say how to cast it.
-_CSV_WIDEN = {"smallint": "int", "tinyint": "int", "float": "double"}
-_CSV_AS_STRING = ("date", "timestamp", "boolean", "decimal")
-_CSV_NUMERIC = ("bigint", "int", "double")
+# A CSV table declares every column string: OpenCSVSerDe fails a whole query (HIVE_BAD_DATA) on one
+# empty field in a bigint, int or double column, reads DATE only as days since 1970 and TIMESTAMP only
+# as epoch milliseconds, and CI360 sends text. Typed access is a view over the table (``typed_view_sql``).
+VIEW_SUFFIX = "_typed"
 
 _IDENTIFIER = re.compile(r"^[a-z0-9_]{1,255}$")
 _PARTITION_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
@@ -131,13 +136,10 @@ def _column(name: str, type_name: str, comment: str | None = None) -> dict[str, 
 
 
 def _csv_column(name: str, type_name: str) -> dict[str, str]:
-    """How a column is declared under OpenCSVSerDe; a Comment says what it holds and how to cast."""
-    if type_name in _CSV_WIDEN:
-        return _column(name, _CSV_WIDEN[type_name])
-    if type_name.startswith(_CSV_AS_STRING):
-        return _column(name, "string", f"{type_name} in the data, kept as text for OpenCSVSerDe: "
-                                       f"CAST({name} AS {type_name})")
-    return _column(name, type_name)
+    """Under OpenCSVSerDe every column is text; a Comment names the type the typed view gives it."""
+    if type_name == "string":
+        return _column(name, "string")
+    return _column(name, "string", f"{type_name} in the typed view")
 
 
 def columns(schema: TypedSchema, fmt: str) -> list[dict[str, str]]:
@@ -206,26 +208,40 @@ def _quote(name: str) -> str:
 
 
 def _literal(text: str) -> str:
-    """A Hive DDL string literal (backslash escapes)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A Hive DDL string literal (backslash escapes; Hive reads ``\\0`` as the NUL character)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\0", "\\0") + "'"
 
 
 def _properties(values: Mapping[str, str]) -> str:
     return ",\n".join(f"  {_literal(k)} = {_literal(v)}" for k, v in values.items())
 
 
-def _csv_notes(cols: Sequence[Mapping[str, str]]) -> list[str]:
-    """SQL comments on what OpenCSVSerDe cannot do with this layout."""
-    notes = []
-    if any(c.get("Comment") for c in cols):
-        notes += ["-- OpenCSVSerDe reads DATE only as days since 1970-01-01 and TIMESTAMP only as epoch",
-                  "-- milliseconds, and BOOLEAN and DECIMAL are not among the types it recognises. This",
-                  "-- CSV holds CI360's text as sent, so those columns are declared string (see each",
-                  "-- COMMENT): cast them in queries or in a view."]
-    if any(c["Type"] in _CSV_NUMERIC for c in cols):
-        notes += ["-- OpenCSVSerDe fails a query (HIVE_BAD_DATA) on an empty field in a bigint, int or",
-                  "-- double column; declare such a column string if the audience can leave it empty."]
-    return notes
+_CSV_NOTES = [
+    "-- CI360's CSV as sent (RFC 4180: quotes doubled, backslash an ordinary character), read by",
+    "-- OpenCSVSerDe with no escape character. Every column is string, so no row can fail a query;",
+    "-- query the typed view below for types. In the table an empty field and \"\" both read as ''; in",
+    "-- the view both read as NULL, as does a value its column's type cannot hold.",
+    "-- Athena's CSV SerDes end a row at every line break, even inside a quoted field: an audience",
+    "-- with such fields (the landing result's recordsWithLineBreaks) cannot be queried faithfully",
+    "-- as CSV; land it as .parquet. Run each statement on its own.",
+]
+
+
+def _partition_notes(table: Mapping[str, Any], name: str) -> list[str]:
+    """How partitions get into the catalog: Athena does not find new partition folders by itself."""
+    keys = [k["Name"] for k in table["PartitionKeys"]]
+    if not keys:
+        return []
+    example = ", ".join(f"{k} = '...'" for k in keys)
+    folder = "/".join(f"{k}=..." for k in keys)
+    return [
+        f"-- Partitioned by {', '.join(keys)}: Athena sees a partition only once it is in the catalog.",
+        "-- With glue_database set, every landing adds its own. Otherwise, after new folders land:",
+        f"--   MSCK REPAIR TABLE {name};  (finds every name=value folder; slow on many)",
+        f"--   ALTER TABLE {name} ADD IF NOT EXISTS PARTITION ({example})",
+        f"--     LOCATION '{table['StorageDescriptor']['Location']}{folder}/';",
+        "-- or partition projection (TBLPROPERTIES 'projection.enabled' = 'true', ...) to skip the catalog.",
+    ]
 
 
 def render_ddl(table: Mapping[str, Any], fmt: str, database: str | None = None) -> str:
@@ -240,7 +256,8 @@ def render_ddl(table: Mapping[str, Any], fmt: str, database: str | None = None) 
         comment = f" COMMENT {_literal(column['Comment'])}" if column.get("Comment") else ""
         return f"  {_quote(column['Name'])} {column['Type']}{comment}"
 
-    lines = _csv_notes(descriptor["Columns"]) if spec.csv else []
+    lines = list(_CSV_NOTES) if spec.csv else []
+    lines += _partition_notes(table, name)
     lines.append(f"CREATE EXTERNAL TABLE IF NOT EXISTS {name} (")
     lines.append(",\n".join(declare(c) for c in descriptor["Columns"]))
     lines.append(")")
@@ -266,4 +283,110 @@ def create_table_ddl(schema: TypedSchema, location: str, fmt: str, *, table: str
                      partitions: Sequence[str] = ()) -> str:
     """Athena DDL for the layout's table at ``location`` (an ``s3://`` folder ending in ``/``)."""
     built = table_input(schema, location, fmt, table=table, csv_header=csv_header, partitions=partitions)
-    return render_ddl(built, fmt, database)
+    ddl = render_ddl(built, fmt, database)
+    if table_format(fmt).csv:
+        ddl += "\n" + create_view_ddl(schema, built["Name"], database=database, partitions=partitions)
+    return ddl
+
+
+# -- the typed view over a CSV table --------------------------------------------------------------
+
+_INTEGER_TEXT = "^-?[0-9]+$"
+_DATE_TEXT = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# The forms both Arrow (typed formats) and Trino's CAST read: a date, then a time to the minute or
+# second with any fraction, after a space or a T.
+_TIMESTAMP_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?$"
+_TRINO_TYPES = {"string": "varchar", "int": "integer", "float": "real"}
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed_expression(column: str, type_name: str) -> str:
+    """One column of the view: the table's text as the type, NULL where the text is empty or not one.
+
+    Never an error: an empty field, ``Y``/``N`` flags, ``T``-separated timestamps and numbers out of
+    range all read (as values or NULL) instead of failing the query. Each type reads what the typed
+    formats (Parquet, ORC, JSON) read from the same text.
+    """
+    quoted = _identifier(column)
+    text = f"trim({quoted})"
+    trino_type = _TRINO_TYPES.get(type_name, type_name)
+    if type_name == "string":
+        return f"NULLIF({quoted}, '')"
+    if type_name == "boolean":
+        true_words = ", ".join(_sql_string(w) for w in TRUE_WORDS)
+        false_words = ", ".join(_sql_string(w) for w in FALSE_WORDS)
+        return (f"CASE WHEN lower({text}) IN ({true_words}) THEN true "
+                f"WHEN lower({text}) IN ({false_words}) THEN false END")
+    if type_name == "timestamp":
+        # Trino's CAST wants a space before the time and rounds extra digits; cutting the text to
+        # milliseconds floors, as the typed formats do.
+        return (f"CASE WHEN regexp_like({text}, {_sql_string(_TIMESTAMP_TEXT)}) "
+                f"THEN TRY_CAST(substr(replace({text}, 'T', ' '), 1, 23) AS timestamp) END")
+    if type_name in ("bigint", "int", "smallint", "tinyint", "date"):
+        # Only the digits Arrow reads: Trino's CAST (and DuckDB's) would take more, or round.
+        guard = _DATE_TEXT if type_name == "date" else _INTEGER_TEXT
+        return (f"CASE WHEN regexp_like({text}, {_sql_string(guard)}) "
+                f"THEN TRY_CAST({text} AS {trino_type}) END")
+    return f"TRY_CAST(NULLIF({text}, '') AS {trino_type})"  # double, float, decimal(p,s)
+
+
+def view_name(table: str) -> str:
+    return check_identifier(table[: 255 - len(VIEW_SUFFIX)] + VIEW_SUFFIX, "view name")
+
+
+def typed_view_sql(schema: TypedSchema, table: str, *, database: str | None = None,
+                   partitions: Sequence[str] = ()) -> str:
+    """The view's ``SELECT`` (Trino SQL, as Athena runs it): typed columns, then the partitions."""
+    columns = [f"  {_typed_expression(f.name, f.type)} AS {_identifier(f.name)}" for f in schema.fields]
+    columns += [f"  {_identifier(normalise_name(p))}" for p in partitions]
+    source = _identifier(check_identifier(table, "table name"))
+    if database:
+        source = f"{_identifier(check_identifier(database, 'database name'))}.{source}"
+    return "SELECT\n" + ",\n".join(columns) + f"\nFROM {source}"
+
+
+def create_view_ddl(schema: TypedSchema, table: str, *, database: str | None = None,
+                    partitions: Sequence[str] = ()) -> str:
+    """Athena ``CREATE OR REPLACE VIEW <table>_typed`` over a CSV table."""
+    name = _identifier(view_name(table))
+    if database:
+        name = f"{_identifier(check_identifier(database, 'database name'))}.{name}"
+    select = typed_view_sql(schema, table, database=database, partitions=partitions)
+    return f"CREATE OR REPLACE VIEW {name} AS\n{select};\n"
+
+
+def view_input(schema: TypedSchema, table: str, database: str, *, partitions: Sequence[str] = ()
+               ) -> dict[str, Any]:
+    """The typed view as a Glue ``TableInput``, stored the way Athena stores the views it creates.
+
+    Athena (Trino) recognises a view by TableType VIRTUAL_VIEW and the parameters presto_view=true
+    and comment="Presto View", and reads its definition from ViewOriginalText: ``/* Presto View: ``,
+    base64 of a JSON document (originalSql, catalog, schema, columns with Trino types), `` */``. The
+    columns must be exactly the types the SQL yields, or Athena calls the view stale.
+    """
+    database = check_identifier(database, "database name")
+    keys = [normalise_name(p) for p in partitions]
+    hive = [(f.name, f.type) for f in schema.fields] + [(k, "string") for k in keys]
+    definition = {
+        "originalSql": typed_view_sql(schema, table, database=database, partitions=partitions),
+        "catalog": "awsdatacatalog",
+        "schema": database,
+        "columns": [{"name": n, "type": _TRINO_TYPES.get(t, t)} for n, t in hive],
+    }
+    encoded = base64.b64encode(json.dumps(definition).encode("utf-8")).decode("ascii")
+    return {
+        "Name": view_name(table),
+        "TableType": "VIRTUAL_VIEW",
+        "Parameters": {"presto_view": "true", "comment": "Presto View"},
+        "ViewOriginalText": f"/* Presto View: {encoded} */",
+        "ViewExpandedText": "/* Presto View */",
+        "PartitionKeys": [],
+        "StorageDescriptor": {"Columns": [_column(n, t) for n, t in hive], "SerdeInfo": {}},
+    }

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
 
+from transforms.errors import BadValueError
 from transforms.formats import Source, WriteContext, WriteReport
 from transforms.typed_csv import TypedCsvReader
 
@@ -98,14 +99,47 @@ def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRep
     return WriteReport(reader.rows, reader.bad_values)
 
 
+_ORC_UNREADABLE = ("ORC timestamp: Athena's ORC reader cannot read a time before 1970 with a fraction "
+                   "of a second as pyarrow writes it; land .parquet, or set on_bad_value=null")
+
+
+def _orc_readable(table: pa.Table, rows_before: int, reader: TypedCsvReader, policy: str) -> pa.Table:
+    """Refuse (or null, by the bad-value policy) timestamps that Java ORC readers would reject.
+
+    ORC stores seconds and nanoseconds apart; pyarrow's writer splits a time before 1970 toward
+    zero, so a fraction of a second lands as negative nanoseconds, and the Java readers (Trino's,
+    Athena's) refuse the whole file ("nanos > 999999999 or < 0"). Whole seconds are stored right.
+    """
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_timestamp(field.type):
+            continue
+        column = table.column(index)
+        whole_seconds = pc.cast(pc.cast(column, pa.timestamp("s"), safe=False), field.type)
+        before_1970 = pc.less(column.cast(pa.int64()), 0)
+        unreadable = pc.fill_null(pc.and_(before_1970, pc.not_equal(column, whole_seconds)), False)
+        count = pc.sum(unreadable).as_py() or 0
+        if not count:
+            continue
+        if policy != "null":
+            first = pc.index(unreadable, True).as_py()
+            value = column[first].as_py().isoformat(sep=" ", timespec="milliseconds")
+            raise BadValueError(rows_before + first + 1, field.name, value, _ORC_UNREADABLE)
+        reader.bad_values[field.name] = reader.bad_values.get(field.name, 0) + count
+        table = table.set_column(index, field, pc.if_else(unreadable, pa.scalar(None, field.type), column))
+    return table
+
+
 def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     reader = _reader(source, ctx)
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
                            stripe_size=ctx.options.row_group_bytes)
     wrote = False
+    rows = 0
     with _background() as background:
         for table in _row_groups(reader, ctx.options.row_group_bytes):
-            background.submit(writer.write, table)
+            # Checked here, in order (bad values are counted and the first is named), written there.
+            background.submit(writer.write, _orc_readable(table, rows, reader, ctx.options.on_bad_value))
+            rows += table.num_rows
             wrote = True
         background.wait()
     if not wrote:

@@ -3,6 +3,9 @@
 CI360 waits at most 60 s and API Gateway REST about 29 s, while a large audience takes minutes. In
 ``auto`` mode the data file's size decides (learned from its first byte, not downloaded); the layout
 is fetched and checked before a job is queued, so a bad layout is still refused at once.
+
+A repeated call is answered from what is recorded about its job before anything else is checked:
+the first call's result (200) or status (202), never a 409 for the object the first call landed.
 """
 
 from __future__ import annotations
@@ -14,9 +17,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from transforms.errors import ConfigurationError, QueueError, UnprocessableError, aws_error_code
+from transforms.errors import (
+    ConfigurationError,
+    ConflictError,
+    QueueError,
+    UnprocessableError,
+    aws_error_code,
+)
 from transforms.job import Job
-from transforms.landing import AlreadyRunning, land
+from transforms.landing import AlreadyRunning, Outcome, guard_for, known_outcome, land
 from transforms.pipeline import fetch_layout, refuse_existing
 from transforms.progress import Deadline
 from transforms.schema import build_schema
@@ -62,17 +71,34 @@ def accepted(job: Job, status: str, mode: str) -> Reply:
                        "statusPath": f"/jobs/{job.occurrence_id}"})
 
 
+def answer(job: Job, outcome: Outcome) -> Reply:
+    """The first call's answer to a repeat: its result once landed, its status until then."""
+    if outcome.status == "succeeded":
+        return Reply(200, outcome.result or {})
+    return accepted(job, outcome.status, outcome.mode)
+
+
 def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None,
                lambda_context: Any = None) -> Reply:
+    store = services.job_store(settings)
+    guard = guard_for(settings, services, lambda_context)
+    known = known_outcome(job, store, guard)  # a repeat: the first call's answer, before any other check
+    if known is not None:
+        return answer(job, known)
     mode = choose_mode(job, settings, services)
+    try:
+        refuse_existing(services.s3, job)  # overwrite=false: 409 now rather than 202 and a failed job later
+    except ConflictError:
+        known = known_outcome(job, store, guard)  # landed by a concurrent delivery of this very job
+        if known is not None:
+            return answer(job, known)
+        raise
     if mode == "sync":
         try:
             return Reply(200, land(job, settings, services, "sync", deadline, lambda_context))
         except AlreadyRunning:
             return accepted(job, "running", mode)
-    refuse_existing(services.s3, job)  # overwrite=false: 409 now rather than 202 and a failed job later
     build_schema(fetch_layout(job, services.http), job.column_types)  # refuse a bad layout now, not later
-    store = services.job_store(settings)
     existing = store.accept(job, mode) if store else None
     if existing is not None:
         if existing.get("status") == "succeeded":
@@ -85,6 +111,6 @@ def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadl
         code = aws_error_code(exc)
         error = QueueError(f"the job could not be queued ({code})", code)
         if store:
-            store.failed(job, error)
+            store.failed(job, error)  # a JobStoreError here is as retryable as the queue's own
         raise error from None
     return accepted(job, "accepted", mode)

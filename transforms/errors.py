@@ -114,12 +114,23 @@ class QueueError(ConnectorError):
 
 
 class JobStoreError(ConnectorError):
-    """DynamoDB refused or failed a job-record or idempotency operation."""
+    """DynamoDB refused or failed an operation on one of the two record tables.
+
+    The same error for both: ``table`` is the table's role (``jobs``: the job records, ``idempotency``:
+    the exactly-once records), ``aws_code`` DynamoDB's own error code. Retryable: nothing was landed
+    without its record, and a retry answers with (or runs) the landing.
+    """
 
     code = "JOB_STORE_ERROR"
 
-    def __init__(self, message: str, aws_code: str) -> None:
-        super().__init__(message, [{"dynamodbErrorCode": aws_code}])
+    def __init__(self, message: str, aws_code: str, table: str = "jobs",
+                 table_name: str | None = None) -> None:
+        detail = {"table": table, "dynamodbErrorCode": aws_code}
+        if table_name:
+            detail["tableName"] = table_name
+        super().__init__(message, [detail])
+        self.aws_code = aws_code
+        self.table = table
 
 
 def aws_error_code(exc: Exception) -> str:

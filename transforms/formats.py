@@ -54,6 +54,8 @@ class WriteContext:
 class WriteReport:
     rows: int
     bad_values: dict[str, int] = field(default_factory=dict)
+    # CSV only: records with a line break inside a quoted field, which Athena's CSV tables split
+    records_with_line_breaks: int | None = None
 
 
 WriteFunction = Callable[[Source, BinaryIO, WriteContext], WriteReport]
@@ -76,7 +78,7 @@ def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     for chunk in source.chunks():
         counter.feed(chunk)
         sink.write(chunk)
-    return WriteReport(counter.records)
+    return WriteReport(counter.records, records_with_line_breaks=counter.records_with_line_breaks)
 
 
 def compressed(extension: str, inner: WriteFunction,

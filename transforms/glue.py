@@ -17,9 +17,11 @@ from transforms.athena import (
     MANAGED_PARAMETERS,
     check_identifier,
     partition_input,
+    table_format,
     table_input,
     table_location,
     table_name,
+    view_input,
 )
 from transforms.errors import CatalogError, ConfigurationError, ValidationError
 from transforms.schema import TypedSchema
@@ -91,6 +93,34 @@ def _put_partition(glue: Any, database: str, table: str, partition: dict[str, An
                    PartitionInput=partition)
 
 
+def _put_view(glue: Any, database: str, view: dict[str, Any]) -> str | None:
+    """Create or replace the typed view of a CSV table; a warning (never a failure) if it cannot.
+
+    The table is what holds the data and it is registered by now; the view is a convenience over it.
+    Only a view of ours is replaced: a table or someone's view that already has the name is kept.
+    """
+    name = view["Name"]
+    try:
+        try:
+            _glue_call(f"create view {database}.{name}", glue.create_table, DatabaseName=database,
+                       TableInput=view)
+            return None
+        except CatalogError as exc:
+            if exc.glue_code != "AlreadyExistsException":
+                raise
+        existing = _glue_call(f"read view {database}.{name}", glue.get_table, DatabaseName=database,
+                              Name=name)["Table"]
+        if existing.get("TableType") != "VIRTUAL_VIEW" or existing.get("Parameters", {}).get(
+                "presto_view") != "true":
+            return (f"{database}.{name} exists and is not an Athena view, so the typed view was not "
+                    "registered; run the view statement of `python -m transforms ddl` under another name")
+        _glue_call(f"update view {database}.{name}", glue.update_table, DatabaseName=database,
+                   TableInput=view)
+        return None
+    except CatalogError as exc:
+        return f"the typed view {database}.{name} was not registered: {exc.message}"
+
+
 def _not_registered(database: str, warning: str, location: str | None = None) -> dict[str, Any]:
     return {"registered": False, "database": database, "table": None, "location": location,
             "partition": None, "action": "none", "warning": warning}
@@ -130,6 +160,12 @@ def register_table(glue: Any, database: str, *, bucket: str, key: str, schema: T
         folder = f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
         _put_partition(glue, database, name, partition_input(wanted, [v for _, v in partitions], folder))
         partition = dict(partitions)
-    return {"registered": action != "unchanged", "database": database, "table": name,
-            "location": location, "partition": partition, "action": action,
-            "warning": "; ".join(warnings) or None}
+    outcome = {"registered": action != "unchanged", "database": database, "table": name,
+               "location": location, "partition": partition, "action": action}
+    if table_format(fmt).csv:  # typed access to a CSV table is its view
+        view = view_input(schema, name, database, partitions=[p for p, _ in partitions])
+        problem = _put_view(glue, database, view) if action != "unchanged" else None
+        outcome["view"] = view["Name"] if action != "unchanged" and not problem else None
+        if problem:
+            warnings.append(problem)
+    return {**outcome, "warning": "; ".join(warnings) or None}

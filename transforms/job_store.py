@@ -1,7 +1,9 @@
 """One record per CI360 occurrence: what happened to it, for ``GET /jobs/{occurrenceId}`` and for
 answering a repeated webhook with the first call's outcome.
 
-Status moves accepted -> running -> succeeded | failed. Records expire (DynamoDB TTL) after a while.
+Status moves accepted -> running -> succeeded | failed, and never out of ``succeeded``: a duplicate
+delivery, or a late failure of one, cannot make a landing that happened look unfinished or failed.
+Records expire (DynamoDB TTL) after a while.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from transforms.errors import ConnectorError, JobStoreError, aws_error_code
 from transforms.job import Job
 
 RECORD_DAYS = 30
+ROLE = "jobs"  # the table's role, named in every error
+_NOT_SUCCEEDED = "attribute_not_exists(occurrence_id) OR #s <> :succeeded"
 
 
 class JobStore:
@@ -43,13 +47,16 @@ class JobStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return self.get(job.occurrence_id)
-            raise _store_error(exc, "record the job") from None
+            raise self._error(exc, "record the job") from None
         except BotoCoreError as exc:
-            raise _store_error(exc, "record the job") from None
+            raise self._error(exc, "record the job") from None
         return None
 
-    def running(self, job: Job, mode: str) -> None:
-        self._update(job, {"status": "running", "mode": mode})
+    def running(self, job: Job, mode: str) -> dict[str, Any] | None:
+        """Mark the job running, unless it already succeeded: then return that record, untouched."""
+        if self._update(job, {"status": "running", "mode": mode}, unless_succeeded=True):
+            return None
+        return self.get(job.occurrence_id)
 
     def succeeded(self, job: Job, result: dict[str, Any]) -> None:
         self._update(job, {"status": "succeeded", "rows": result.get("rows"), "result": result,
@@ -57,11 +64,14 @@ class JobStore:
                            "error": None})
 
     def failed(self, job: Job, error: ConnectorError) -> None:
+        """Record the failure, unless the job succeeded meanwhile (a duplicate delivery failing late)."""
         self._update(job, {"status": "failed", "error": {"code": error.code, "message": error.message,
-                                                         "details": error.details}})
+                                                         "details": error.details}}, unless_succeeded=True)
 
-    def _update(self, job: Job, fields: dict[str, Any]) -> None:
-        """One atomic UpdateItem: set what changed, drop what no longer applies, keep created_at."""
+    def _update(self, job: Job, fields: dict[str, Any], unless_succeeded: bool = False) -> bool:
+        """One atomic UpdateItem: set what changed, drop what no longer applies, keep created_at.
+
+        ``unless_succeeded``: a conditional write that leaves a succeeded record alone; False then."""
         now = self._clock()
         values = {**_identity(job), **fields, "updated_at": _iso(now),
                   "expires_at": int(now + RECORD_DAYS * 86400)}
@@ -78,15 +88,32 @@ class JobStore:
         attrs[":now"] = {"S": _iso(now)}
         sets.append("#created = if_not_exists(#created, :now)")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        self._call("update the job record", self._db.update_item, TableName=self._table,
-                   Key={"occurrence_id": {"S": job.occurrence_id}}, UpdateExpression=expression,
-                   ExpressionAttributeNames=names, ExpressionAttributeValues=attrs)
+        condition: dict[str, Any] = {}
+        if unless_succeeded:
+            names["#s"] = "status"
+            attrs[":succeeded"] = {"S": "succeeded"}
+            condition = {"ConditionExpression": _NOT_SUCCEEDED}
+        try:
+            self._db.update_item(TableName=self._table, Key={"occurrence_id": {"S": job.occurrence_id}},
+                                 UpdateExpression=expression, ExpressionAttributeNames=names,
+                                 ExpressionAttributeValues=attrs, **condition)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if unless_succeeded and code == "ConditionalCheckFailedException":
+                return False
+            raise self._error(exc, "update the job record") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, "update the job record") from None
+        return True
 
     def _call(self, action: str, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise _store_error(exc, action) from None
+            raise self._error(exc, action) from None
+
+    def _error(self, exc: Exception, action: str) -> JobStoreError:
+        return store_error(exc, ROLE, self._table, action)
 
 
 def _identity(job: Job) -> dict[str, Any]:
@@ -126,6 +153,8 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _store_error(exc: Exception, action: str) -> JobStoreError:
+def store_error(exc: Exception, role: str, table: str, action: str) -> JobStoreError:
+    """One error for a failure of either table, naming the table's role and DynamoDB's error code."""
     code = aws_error_code(exc)
-    return JobStoreError(f"DynamoDB could not {action} ({code})", code)
+    return JobStoreError(f"DynamoDB could not {action} in the {role} table {table!r} ({code}); "
+                         "the call can be retried", code, role, table)

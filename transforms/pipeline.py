@@ -50,6 +50,7 @@ class Result:
     schema: TypedSchema | None = None  # set for typed formats: what the columns became
     bad_values: dict[str, int] = field(default_factory=dict)
     catalog: dict[str, Any] | None = None  # the Glue registration's outcome, when one is configured
+    records_with_line_breaks: int | None = None  # CSV targets: records Athena's CSV tables would split
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -71,6 +72,8 @@ class Result:
             if self.schema.unknown_types:
                 body["unknownTypes"] = dict(self.schema.unknown_types)
             body["badValues"] = dict(self.bad_values)
+        if self.records_with_line_breaks is not None:
+            body["recordsWithLineBreaks"] = self.records_with_line_breaks
         if self.catalog is not None:
             body["glue"] = self.catalog
         if self.url:
@@ -175,7 +178,9 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                     seconds=time.monotonic() - started,
                     occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
                     schema=schema if fmt.typed else None, bad_values=report.bad_values,
-                    catalog=_register(glue, job, settings, schema, fmt.name))
+                    catalog=_warn_line_breaks(_register(glue, job, settings, schema, fmt.name),
+                                              report.records_with_line_breaks),
+                    records_with_line_breaks=report.records_with_line_breaks)
     logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
     return result
 
@@ -199,6 +204,19 @@ def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
     if outcome.get("warning"):
         logger.warning("Glue registration", extra={"warning": outcome["warning"]})
     return outcome
+
+
+def _warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict[str, Any] | None:
+    """A registered CSV table with quoted line breaks returns shifted rows: say so where it is seen."""
+    if not count or not catalog or not catalog.get("table"):
+        return catalog
+    warning = (f"{count} records hold a line break inside a quoted field: Athena's CSV table splits "
+               "each of them at the break into rows with missing or shifted values; land .parquet "
+               "to query this audience faithfully")
+    logger.warning("CSV records with line breaks in a registered table",
+                   extra={"records_with_line_breaks": count, "table": catalog.get("table")})
+    earlier = catalog.get("warning")
+    return {**catalog, "warning": f"{earlier}; {warning}" if earlier else warning}
 
 
 def _result_url(s3: Any, job: Job, settings: Settings) -> str | None:

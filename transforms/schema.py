@@ -22,8 +22,8 @@ from transforms.layout import Layout
 CI360_TYPES: dict[str, str] = {
     **dict.fromkeys(["character", "char", "varchar", "string", "text", "nvarchar", "nchar", "clob",
                      "str", "varchar2"], "string"),
-    **dict.fromkeys(["numeric", "number", "decimal", "double", "float", "real", "num", "float64",
-                     "money", "currency"], "double"),
+    **dict.fromkeys(["numeric", "numerical", "number", "decimal", "double", "float", "real", "num",
+                     "float64", "money", "currency"], "double"),
     **dict.fromkeys(["integer", "int", "bigint", "smallint", "long", "int64", "int32", "tinyint"],
                     "bigint"),
     "date": "date",
@@ -31,6 +31,10 @@ CI360_TYPES: dict[str, str] = {
                     "timestamp"),
     **dict.fromkeys(["boolean", "bool", "flag", "bit", "logical"], "boolean"),
 }
+
+# How a boolean column's text is read (case ignored), in every format and in the CSV table's view.
+TRUE_WORDS = ["true", "t", "yes", "y", "1"]
+FALSE_WORDS = ["false", "f", "no", "n", "0"]
 
 _SIMPLE_ATHENA = {"string", "bigint", "int", "smallint", "tinyint", "double", "float", "date",
                   "timestamp", "boolean"}

@@ -57,6 +57,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum:
     return value
 
 
+def _resource(env: Mapping[str, str], name: str, local: bool) -> str | None:
+    """The job queue or a record table, by name; None when not used.
+
+    A local invoke (``serverless invoke local`` sets IS_LOCAL) uses one only when it was named in the
+    environment of that command: serverless.yml passes that as ``local_<name>`` (empty when not named)
+    next to ``<name>``, which defaults to the stack's own. So the first local invoke needs nothing but
+    ``s3_bucket_name``, and never sends a job to a deployed stack's queue by surprise. Deployed, the
+    stack's resources are always named; a missing table is then an error, never a silent skip.
+    """
+    value = env.get(f"local_{name}", env.get(name, "")) if local else env.get(name, "")
+    return value.strip() or None
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -101,6 +114,7 @@ class Settings:
     idempotency_table: str | None = None
     idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
     deadline_margin_s: float = 20.0  # stop this long before the function's time limit
+    local: bool = False  # run by `serverless invoke local` (IS_LOCAL): see _resource
     # Safe inputs: where presigned URLs may point, and where (and whether) objects may be written.
     source_host_allowlist: tuple[OriginPattern, ...] = DEFAULT_PATTERNS
     s3_key_prefix: str = ""  # every key starts with this (literal)
@@ -110,6 +124,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        local = env.get("IS_LOCAL", "").strip().lower() in _TRUE
         bucket = env.get("s3_bucket_name", "").strip()
         if not bucket:
             raise ConfigurationError("environment setting s3_bucket_name (the target bucket) is not set")
@@ -157,9 +172,10 @@ class Settings:
             kms_key_id=env.get("kms_key_id", "").strip() or None,
             processing_mode=processing_mode or "auto",
             sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
-            jobs_queue=env.get("jobs_queue", "").strip() or None,
-            jobs_table=env.get("jobs_table", "").strip() or None,
-            idempotency_table=env.get("idempotency_table", "").strip() or None,
+            local=local,
+            jobs_queue=_resource(env, "jobs_queue", local),
+            jobs_table=_resource(env, "jobs_table", local),
+            idempotency_table=_resource(env, "idempotency_table", local),
             idempotency_hours=_int(env, "idempotency_hours", 72, 1),
             deadline_margin_s=_float(env, "deadline_margin_s", 20.0),
             csv_header=header,
