@@ -4,8 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# cfn-lint and checkov live apart: checkov's own pins (boto3, urllib3, ...) clash with the function's.
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: demo test lint bench bench-moto install node clean
+.PHONY: demo test lint lint-tools bench bench-moto install node clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LINT_STAMP): requirements-lint.txt
+	test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
+	touch $(LINT_STAMP)
+
+lint-tools: $(LINT_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -23,12 +33,15 @@ node: node_modules/.package-lock.json
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
 
-test: install node
+# The suite runs cfn-lint and checkov on the packaged templates (tests/test_template.py), once each.
+test: install node lint-tools
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-lint: install
+# ruff, then cfn-lint and checkov on the templates `serverless package` writes (no wheels: a few seconds).
+lint: install node lint-tools
 	$(PY) -m ruff check .
+	$(PY) -m pytest -q tests/test_template.py -k linters
 
 # Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
 # against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.
@@ -41,4 +54,4 @@ bench-moto: install
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache

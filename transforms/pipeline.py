@@ -26,12 +26,14 @@ from transforms.ranged_source import open_data
 from transforms.redact import redact_url
 from transforms.s3_sink import S3MultipartSink, s3_failure
 from transforms.schema import TypedSchema, build_schema
-from transforms.settings import Settings
+from transforms.settings import Settings, encryption_setting
 from transforms.source import HttpSource
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
 METADATA_LIMIT = 1024 * 1024  # a layout of thousands of columns is still far below this
+UNVERIFIED = ("the S3 store returned no checksum for the object: this CRC32 is of the bytes sent, "
+              "not confirmed by the store")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class Result:
     bytes_written: int
     seconds: float
     occurrence_id: str
-    crc32: str  # full-object CRC32 of what was written, base64, as S3 reports it
+    crc32: str  # full-object CRC32 of what was written, base64, as S3 spells it
+    verified: bool = False  # S3 returned this very checksum as the object's (see S3MultipartSink)
     url: str | None = None  # a presigned GET of the result, only when a TTL is configured
     schema: TypedSchema | None = None  # set for typed formats: what the columns became
     bad_values: dict[str, int] = field(default_factory=dict)
@@ -64,8 +67,11 @@ class Result:
             "bytesRead": self.bytes_read,
             "bytesWritten": self.bytes_written,
             "seconds": round(self.seconds, 3),
-            "checksum": {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": self.crc32},
+            "checksum": {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": self.crc32,
+                         "verified": self.verified},
         }
+        if not self.verified:
+            body["checksum"]["warning"] = UNVERIFIED
         if self.schema is not None:
             body["schema"] = self.schema.types()
             body["columnNames"] = self.schema.renamed()
@@ -91,10 +97,18 @@ def fetch_layout(job: Job, http: HttpSource) -> Layout:
 
 
 def encryption(settings: Settings) -> dict[str, str]:
-    """Server-side encryption asked for on every object: SSE-KMS under kms_key_id, else SSE-S3."""
-    if settings.kms_key_id:
-        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": settings.kms_key_id}
-    return {"ServerSideEncryption": "AES256"}
+    """The encryption headers of every object (README, "Encryption").
+
+    By default none: S3 then applies the bucket's default encryption (SSE-S3 at least), so a bucket
+    whose default is SSE-KMS under the customer's key keeps it, and a bucket policy requiring aws:kms
+    admits the write. Asking for AES256 there would silently downgrade the encryption.
+    """
+    chosen = encryption_setting(settings.encryption, settings.kms_key_id)
+    if chosen == "sse-kms":
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": str(settings.kms_key_id)}
+    if chosen == "sse-s3":
+        return {"ServerSideEncryption": "AES256"}
+    return {}
 
 
 def _conflict(job: Job) -> ConflictError:
@@ -175,12 +189,15 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,
                     bytes_written=sink.bytes_written, crc32=sink.checksum_crc32,
+                    verified=bool(sink.verified),
                     seconds=time.monotonic() - started,
                     occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
                     schema=schema if fmt.typed else None, bad_values=report.bad_values,
                     catalog=_warn_line_breaks(_register(glue, job, settings, schema, fmt.name),
                                               report.records_with_line_breaks),
                     records_with_line_breaks=report.records_with_line_breaks)
+    if not result.verified:
+        logger.warning(UNVERIFIED, extra={"bucket": job.bucket, "key": job.key})
     logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
     return result
 

@@ -7,20 +7,27 @@ uploading take turns. Here full parts go to a small thread pool instead; the cal
 
 The object appears at the key only on ``close()``. ``abort()`` (or any failure) leaves neither an
 object nor a pending multipart upload. Small objects skip multipart and use one PutObject.
+
+Every object carries a full-object CRC32 of the bytes written. S3 checks it on arrival and returns
+the checksum it stored; ``close()`` compares that with ours. A different value (or a checksum of
+another type) is an integrity failure, and the object is deleted before it is reported. A store that
+returns no checksum leaves ``verified`` False: the result then says the checksum is only ours.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import botocore
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from transforms.errors import SinkError
+from transforms.errors import ConfigurationError, IntegrityError, SinkError
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,17 @@ def s3_failure(exc: Exception, action: str) -> SinkError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return SinkError(f"S3 refused to {action}: {code}", code, status)
     return SinkError(f"S3 could not be reached to {action} ({type(exc).__name__})", type(exc).__name__)
+
+
+def sdk_refusal(exc: ParamValidationError, action: str) -> ConfigurationError:
+    """The SDK refused a request before sending it: the deployment's botocore is too old for a parameter
+    (ChecksumType needs 1.36, IfNoneMatch on CompleteMultipartUpload 1.35.99). Names only the parameters,
+    never their values."""
+    names = sorted(set(re.findall(r'parameter in [\w.]+: "(\w+)"', str(exc))))
+    which = f" ({', '.join(names)})" if names else ""
+    return ConfigurationError(
+        f"the deployed AWS SDK (botocore {botocore.__version__}) refused a parameter{which} to {action}; "
+        "deploy the function with the botocore pinned in requirements.txt")
 
 
 class S3MultipartSink:
@@ -57,6 +75,8 @@ class S3MultipartSink:
         self._state = "open"
         self._crc32 = 0
         self.bytes_written = 0
+        # True once S3 returned our CRC32 as the object's FULL_OBJECT checksum; False when it returned none.
+        self.verified: bool | None = None
 
     # -- file-like surface -------------------------------------------------------------------------
     def writable(self) -> bool:
@@ -101,15 +121,16 @@ class S3MultipartSink:
             return
         try:
             if self._upload_id is None:
-                self._put_whole(bytes(self._buffer))
+                stored = self._put_whole(bytes(self._buffer))
             else:
                 if self._buffer:
                     self._submit(bytes(self._buffer))
                 parts = [future.result() for future in self._parts]
-                self._call("complete the upload", self._client.complete_multipart_upload,
-                           Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-                           MultipartUpload={"Parts": parts}, ChecksumCRC32=self.checksum_crc32,
-                           ChecksumType="FULL_OBJECT", **self._condition)
+                stored = self._call("complete the upload", self._client.complete_multipart_upload,
+                                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                    MultipartUpload={"Parts": parts}, ChecksumCRC32=self.checksum_crc32,
+                                    ChecksumType="FULL_OBJECT", **self._condition)
+                self._upload_id = None  # completed: nothing left to abort
         except BaseException:
             self.abort()
             raise
@@ -117,6 +138,36 @@ class S3MultipartSink:
             self._buffer = bytearray()
             self._shutdown()
         self._state = "closed"
+        self._verify(stored)
+
+    def _verify(self, stored: dict[str, Any]) -> None:
+        """Compare the checksum S3 says it stored with ours; remove the object when they differ."""
+        value, kind = stored.get("ChecksumCRC32"), stored.get("ChecksumType")
+        if not value:
+            self.verified = False
+            return
+        # A single PUT's checksum is of the whole object; S3 may or may not say so (ChecksumType).
+        if value == self.checksum_crc32 and kind in (None, "FULL_OBJECT"):
+            self.verified = True
+            return
+        removed = self._remove(stored.get("VersionId"))
+        raise IntegrityError(
+            f"S3 stored s3://{self._bucket}/{self._key} with checksum {value} ({kind or 'type not given'}), "
+            f"not the CRC32 {self.checksum_crc32} (FULL_OBJECT) of the {self.bytes_written} bytes sent; "
+            + ("the object was deleted" if removed else "it could not be deleted: remove it by hand"))
+
+    def _remove(self, version_id: str | None) -> bool:
+        """Delete what this sink wrote: its own version on a versioned bucket (the previous version, if
+        any, becomes current again), else the object."""
+        version = {"VersionId": version_id} if version_id and version_id != "null" else {}
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=self._key, **version)
+        except (ClientError, BotoCoreError) as exc:
+            logger.error("could not delete an object that failed its integrity check",
+                         extra={"bucket": self._bucket, "key": self._key,
+                                "error": s3_failure(exc, "delete the object").message})
+            return False
+        return True
 
     def abort(self) -> None:
         """Drop everything: no object at the key and no pending multipart upload."""
@@ -151,11 +202,13 @@ class S3MultipartSink:
     def _call(self, action: str, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
+        except ParamValidationError as exc:  # raised before anything is sent: not a network failure
+            raise sdk_refusal(exc, action) from None
         except (ClientError, BotoCoreError) as exc:
             raise s3_failure(exc, action) from None
 
-    def _put_whole(self, body: bytes) -> None:
-        self._call("write the object", self._client.put_object, Bucket=self._bucket, Key=self._key,
+    def _put_whole(self, body: bytes) -> dict[str, Any]:
+        return self._call("write the object", self._client.put_object, Bucket=self._bucket, Key=self._key,
                    Body=body, ChecksumCRC32=self.checksum_crc32, **self._extra, **self._condition)
 
     def _submit(self, body: bytes) -> None:

@@ -18,6 +18,9 @@ from transforms.schema import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
 MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host
+# What the sink asks S3 for: nothing (the bucket's default encryption applies; S3 always encrypts, with
+# SSE-S3 at least), SSE-S3 forced, or SSE-KMS under kms_key_id.
+ENCRYPTIONS = ("bucket-default", "sse-s3", "sse-kms")
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -105,7 +108,8 @@ class Settings:
     download_range_bytes: int = 4 * 1024 * 1024  # memory: (connections + 1) ranges at most
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set
-    kms_key_id: str | None = None  # SSE-KMS under this key when set; SSE-S3 (AES256) otherwise
+    kms_key_id: str | None = None  # SSE-KMS under this key when set (and encryption is not bucket-default)
+    encryption: str | None = None  # one of ENCRYPTIONS; None: derived from kms_key_id (encryption_setting)
     # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
     processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
     sync_max_bytes: int = 100 * 1000 * 1000  # in auto, larger files go to the queue
@@ -140,12 +144,14 @@ class Settings:
             column_types = parse_overrides(env.get("column_types", ""), "column_types")
             on_bad_value = choice("on_bad_value", env.get("on_bad_value", ""), BAD_VALUE_POLICIES, "fail")
             compression = choice("compression", env.get("compression", ""), COLUMNAR_CODECS, None)
+            encryption = choice("encryption", env.get("encryption", ""), ENCRYPTIONS, None)
             processing_mode = choice("processing_mode", env.get("processing_mode", ""), PROCESSING_MODES,
                                      "auto")
             overwrite_text = env.get("overwrite", "").strip()
             overwrite = parse_bool("overwrite", overwrite_text) if overwrite_text else True
         except ValidationError as exc:
             raise ConfigurationError(f"environment setting {exc.message}") from None
+        kms_key_id = env.get("kms_key_id", "").strip() or None
         try:
             allowlist = parse_allowlist(env.get("source_host_allowlist", "").strip() or DEFAULT_ALLOWLIST)
             key_prefix = check_prefix(env.get("s3_key_prefix", "").strip())
@@ -169,7 +175,8 @@ class Settings:
             download_range_bytes=_int(env, "download_range_mb", 4, 1) * 1024 * 1024,
             progress_interval_s=_float(env, "progress_interval_s", 10.0),
             glue_database=env.get("glue_database", "").strip() or None,
-            kms_key_id=env.get("kms_key_id", "").strip() or None,
+            kms_key_id=kms_key_id,
+            encryption=encryption_setting(encryption, kms_key_id),
             processing_mode=processing_mode or "auto",
             sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
             local=local,
@@ -187,3 +194,19 @@ class Settings:
             read_timeout=_float(env, "read_timeout", 60.0),
             gzip_level=gzip_level,
         )
+
+
+def encryption_setting(chosen: str | None, kms_key_id: str | None) -> str:
+    """Unset: SSE-KMS when a key is named (as before this setting existed), else the bucket's default.
+
+    ``bucket-default`` with a key is allowed: the bucket's default is SSE-KMS under that key, and the
+    key is named only so that the stack grants the function the use of it.
+    """
+    if chosen is None:
+        return "sse-kms" if kms_key_id else "bucket-default"
+    if chosen == "sse-kms" and not kms_key_id:
+        raise ConfigurationError("environment setting encryption=sse-kms needs kms_key_id (a key ARN)")
+    if chosen == "sse-s3" and kms_key_id:
+        raise ConfigurationError("environment setting encryption=sse-s3 contradicts kms_key_id; "
+                                 "unset one of them")
+    return chosen
