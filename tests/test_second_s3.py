@@ -190,7 +190,9 @@ def test_overwrite_false_in_a_race_is_refused_by_the_conditional_write(target: T
     assert target.pending() == []
 
 
-def test_resume_on_a_dropped_connection_lands_identical_bytes(target: Target, fault_server) -> None:
+def test_resume_on_a_dropped_connection_lands_identical_bytes(target: Target, fault_server,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("download_connections", "1")  # the single stream's resume (ranges: test_ranged_source)
     data = big_audience(200_000)
     url = fault_server.url("/drops", Script(body=data, etag='"v1"', cuts=[3_000_001, 9_000_000]))
     _, metadata_url = target.stage(b"")
