@@ -36,11 +36,13 @@ demo: install node
 # The suite runs cfn-lint and checkov on the packaged templates (tests/test_template.py), once each.
 test: install node lint-tools
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # ruff, then cfn-lint and checkov on the templates `serverless package` writes (no wheels: a few seconds).
 lint: install node lint-tools
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests/test_template.py -k linters
 
 # Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
@@ -54,4 +56,4 @@ bench-moto: install
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) $(LINT_VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache .import_linter_cache

@@ -1,4 +1,8 @@
-"""Lambda entry point for ``GET /jobs/{occurrenceId}`` (same API key as the webhook)."""
+"""Lambda entry point for ``GET /jobs/{occurrenceId}`` (same API key as the webhook).
+
+It reads one job record: none of the landing stack (source, formats' writers, pipeline, pyarrow) is
+loaded, which keeps its cold start short (tests/test_layers.py, the import contracts in pyproject.toml).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from typing import Any
 
 from handler.events import request_id
 from handler.responses import error_response, respond, unexpected_response
-from handler.runtime import logger, services
+from handler.runtime import aws_client, logger
 from transforms.errors import ConfigurationError, ConnectorError, NotFoundError, ValidationError
+from transforms.job_store import JobStore
 from transforms.settings import Settings
 
 
@@ -20,10 +25,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise ValidationError("the path must name a job: /jobs/{occurrenceId}",
                                   [{"field": "occurrenceId"}])
         settings = Settings.from_env()
-        store = services(settings).job_store(settings)
-        if store is None:
+        if not settings.jobs_table:
             raise ConfigurationError("jobs_table (the job records table) is not set")
-        record = store.get(occurrence_id)
+        record = JobStore(aws_client("dynamodb"), settings.jobs_table).get(occurrence_id)
         if record is None:
             raise NotFoundError(f"no job for occurrence {occurrence_id!r}", [{"occurrenceId": occurrence_id}])
         return respond(200, record)

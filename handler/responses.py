@@ -4,45 +4,34 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transforms.errors import (
-    CatalogError,
-    ConfigurationError,
-    ConflictError,
-    ConnectorError,
-    DeadlineError,
-    JobStoreError,
-    LayoutError,
-    NotFoundError,
-    QueueError,
-    SinkError,
-    SourceError,
-    UnprocessableError,
-    ValidationError,
-)
+from transforms.errors import ConnectorError
+from transforms.outcome import Outcome
+
+if TYPE_CHECKING:  # GET /jobs loads this module and none of the job's parsing
+    from transforms.job import Job
 
 _JSON = {"Content-Type": "application/json"}
 
 
 def status_for(error: ConnectorError) -> int:
-    if isinstance(error, ValidationError):
-        return 400
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    if isinstance(error, LayoutError | UnprocessableError):
-        return 422
-    if isinstance(error, SourceError):
-        return 504 if error.timed_out else 502
-    if isinstance(error, DeadlineError):
-        return 504
-    if isinstance(error, SinkError | CatalogError | QueueError | JobStoreError):
-        return 502
-    if isinstance(error, ConfigurationError):
-        return 500
-    return 500
+    """The error's own statement of its status (``transforms.errors``): no type checks here."""
+    return error.response_status
+
+
+def job_path(occurrence_id: str) -> str:
+    """Where ``GET /jobs/{occurrenceId}`` (handler.jobs, serverless.yml) answers about a job."""
+    return f"/jobs/{occurrence_id}"
+
+
+def outcome_response(job: Job, outcome: Outcome) -> dict[str, Any]:
+    """200 with the landing's result once it landed; 202 with where to ask while queued or running."""
+    if outcome.landed:
+        return respond(200, outcome.result or {})
+    return respond(202, {"status": outcome.status, "jobId": job.occurrence_id,
+                         "occurrenceId": job.occurrence_id, "mode": outcome.mode, "bucket": job.bucket,
+                         "key": job.key, "statusPath": job_path(job.occurrence_id)})
 
 
 def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:

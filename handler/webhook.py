@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.events import request_id, webhook_payload
-from handler.responses import error_response, respond, unexpected_response
-from handler.runtime import logger, metrics, record_failure, record_landing, services
+from handler.events import request_id
+from handler.responses import error_response, outcome_response, unexpected_response
+from handler.runtime import logger, record_failure, record_landing
+from handler.services import services
+from transforms.delivery import webhook_payload
 from transforms.dispatch import handle_job
 from transforms.errors import ConnectorError
 from transforms.job import parse_job
@@ -16,7 +18,6 @@ from transforms.settings import Settings
 SYNC_MARGIN_S = 3.0  # API Gateway answers at ~29 s whatever the function does; abort just before
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rid = request_id(event, context)
@@ -28,10 +29,10 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.set_correlation_id(job.occurrence_id)
         logger.append_keys(task_id=job.task_id, tenant=job.tenant)
         deadline = Deadline(context.get_remaining_time_in_millis, margin_s=SYNC_MARGIN_S) if context else None
-        reply = handle_job(job, settings, services(settings), deadline, context)
-        if reply.status == 200:
-            record_landing(reply.body)
-        return respond(reply.status, reply.body)
+        outcome = handle_job(job, settings, services(settings), deadline)
+        if outcome.landed:
+            record_landing(outcome.result or {})
+        return outcome_response(job, outcome)
     except ConnectorError as error:
         logger.warning("job failed", extra={"error_code": error.code, "error_message": error.message})
         record_failure(error.code)

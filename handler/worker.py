@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.runtime import logger, metrics, record_failure, record_landing, services
+from handler.runtime import logger, record_failure, record_landing
+from handler.services import services
 from transforms.dispatch import job_from_message
 from transforms.errors import ConnectorError, is_transient
 from transforms.landing import AlreadyRunning, land
@@ -19,7 +20,6 @@ from transforms.progress import Deadline
 from transforms.settings import Settings
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handle(event: dict[str, Any], context: Any) -> None:
     settings = Settings.from_env()
@@ -29,7 +29,7 @@ def handle(event: dict[str, Any], context: Any) -> None:
         logger.append_keys(task_id=job.task_id, tenant=job.tenant, receive_count=_receive_count(record))
         deadline = Deadline(context.get_remaining_time_in_millis, margin_s=settings.deadline_margin_s)
         try:
-            result = land(job, settings, services(settings), "async", deadline, context)
+            result = land(job, settings, services(settings), "async", deadline)
         except AlreadyRunning:
             logger.info("another delivery of this job is running; retrying later")
             raise

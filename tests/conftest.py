@@ -180,6 +180,15 @@ def disk_audit() -> Iterator[type[DiskWriteAudit]]:
 
 
 @pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections (held bound, not listening) for the test's length."""
+    from tests.localstack import closed_port
+
+    with closed_port() as sock:
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
 def fault_server() -> Iterator[Any]:
     from tests.faultserver import FaultServer
 

@@ -11,11 +11,14 @@ of the measurements and the disk-write audit of the process under test.
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,24 +38,49 @@ LOCAL_CREDENTIALS = {
 
 
 def free_port() -> int:
+    """A port that was free a moment ago (released again: another process may take it before use)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def closed_port() -> socket.socket:
+    """A port on 127.0.0.1 that refuses connections for as long as the returned socket stays open: it is
+    bound but not listening, so nothing else can take the port meanwhile. Close it when done."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+
+
 @dataclass
 class MotoServer:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     endpoint: str
 
     @classmethod
     def start(cls, timeout: float = 30.0) -> MotoServer:
-        port = free_port()
+        """The server binds a port of the system's choosing (port 0) and says which: no port is chosen
+        here and released for it to take, so no other process can take it in between."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        endpoint = f"http://127.0.0.1:{port}"
+        ports: queue.Queue[int] = queue.Queue()
+
+        def read_log() -> None:  # and keep reading it, or a full pipe would stall the server
+            for line in process.stderr:  # type: ignore[union-attr]
+                if found := _LISTENING.search(line):
+                    ports.put(int(found.group(1)))
+
+        threading.Thread(target=read_log, name="moto-log", daemon=True).start()
+        try:
+            endpoint = f"http://127.0.0.1:{ports.get(timeout=timeout)}"
+        except queue.Empty:
+            process.kill()
+            raise RuntimeError("moto server did not say where it listens in time") from None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:

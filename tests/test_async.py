@@ -20,6 +20,7 @@ from tests.conftest import LambdaContext, Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.localstack import webhook_payload
 from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from transforms.errors import SourceError
 
 
 @dataclass
@@ -157,7 +158,7 @@ def test_transient_failure_is_raised_for_sqs_to_redeliver(async_stack: AsyncStac
     payload = webhook_payload(fault_server.url("/busy", Script(503, b"<Error><Code>SlowDown</Code></Error>")),
                               metadata_url, "busy.csv")
     assert invoke(api_gateway_event(payload)).status == 202
-    with pytest.raises(Exception, match="503"):
+    with pytest.raises(SourceError, match="503"):
         worker.handle(async_stack.sqs_event(), LambdaContext())
     assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "failed"
     # A failed landing leaves no idempotency record: the redelivery runs again and lands.
@@ -194,7 +195,7 @@ def test_unknown_job_is_a_404(async_stack: AsyncStack) -> None:
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
 
 
-def test_async_without_a_queue_is_a_configuration_error(stack: Stack, monkeypatch) -> None:
+def test_async_without_a_queue_refuses_the_call_or_the_deployment(stack: Stack, monkeypatch) -> None:
     # Asked for by the call: the call is refused (422), the deployment is fine for every other call.
     _, response = webhook(stack, "x.csv", processing_mode="async")
     assert response.status == 422 and "jobs_queue" in response.body["error"]["message"]

@@ -30,6 +30,7 @@ from tests.dynamodb_proxy import THROTTLED, DynamoDBProxy
 from tests.faultserver import Script
 from tests.localstack import webhook_payload
 from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from transforms.errors import JobStoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK = "ci360-s3-connector-prod-webhook"
@@ -271,7 +272,7 @@ def test_missing_idempotency_table_in_the_worker_is_retried_and_recorded(deploym
     payload = deployment.payload("retried.csv", processing_mode="async")
     assert deployment.webhook(payload).status == 202
     deployment.monkeypatch.setenv("idempotency_table", "no-such-table")
-    with pytest.raises(Exception, match="ResourceNotFoundException"):  # raised: SQS delivers it again
+    with pytest.raises(JobStoreError, match="ResourceNotFoundException"):  # raised: SQS delivers it again
         deployment.worker(deployment.sqs_event())
     record = deployment.record(payload["task"]["occurrenceId"])
     assert record["status"] != "succeeded"
@@ -282,9 +283,9 @@ def test_missing_idempotency_table_in_the_worker_is_retried_and_recorded(deploym
 def throttling(moto_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBProxy]:
     proxy = DynamoDBProxy(moto_server.endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.endpoint)
-    runtime._client.cache_clear()  # the functions' clients are built once per container
+    runtime.aws_client.cache_clear()  # the functions' clients are built once per container
     yield proxy
-    runtime._client.cache_clear()
+    runtime.aws_client.cache_clear()
     proxy.stop()
 
 
@@ -349,3 +350,16 @@ def test_a_succeeded_record_is_never_reopened_even_by_a_racing_duplicate(deploym
     assert store.running(job, "async") == before  # the succeeded record, untouched
     store.failed(job, SourceError("expired", "data", 403))
     assert deployment.record(occurrence_id) == before
+
+
+def test_a_job_that_could_not_be_queued_is_recorded_failed_not_accepted(deployment: Deployment) -> None:
+    """A queue that cannot be found fails the call retryably, and its job record says so: a repeat runs
+    again rather than being told 202 "accepted" for a job nothing will ever land."""
+    deployment.monkeypatch.setenv("jobs_queue", "no-such-queue")
+    payload = deployment.payload("unqueued.csv", processing_mode="async")
+    for _ in range(2):
+        response = deployment.webhook(payload)
+        assert response.status == 502 and response.body["error"]["code"] == "QUEUE_ERROR", response.body
+    record = deployment.record(payload["task"]["occurrenceId"])
+    assert record["status"] == "failed" and record["error"]["code"] == "QUEUE_ERROR"
+    assert deployment.stack.target_keys() == []

@@ -26,16 +26,15 @@ def test_format_is_chosen_by_extension(key: str, name: str) -> None:
     assert format_for_key(key).name == name
 
 
-def test_a_registered_format_slots_in_and_the_longest_suffix_wins() -> None:
-    before = registered_formats()
-    fake = Format("csv.test", (".csv.test",), "text/plain", copy_csv)
-    register(fake)
-    try:
-        assert format_for_key("a.csv.test") is fake
-    finally:
-        import transforms.formats as formats
+def test_a_registered_format_slots_in_and_the_longest_suffix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    import transforms.formats as formats
 
-        formats._REGISTRY[:] = before
+    # Registered into a copy of the registry, which monkeypatch puts back: the shared one is never touched.
+    monkeypatch.setattr(formats, "_REGISTRY", registered_formats())
+    fake = Format("x.csv", (".x.csv",), "text/plain", copy_csv)
+    register(fake)
+    assert format_for_key("a.x.csv") is fake  # ".x.csv" and ".csv" both match: the longer one wins
+    assert format_for_key("a.csv").name == "csv" and format_for_key("a.y.csv").name == "csv"
 
 
 class Chunks:

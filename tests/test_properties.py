@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handler.events import webhook_payload as decode_event
 from handler.responses import status_for
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import free_port
+from tests.localstack import closed_port
 from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
+from transforms.delivery import webhook_payload as decode_event
 from transforms.errors import ConnectorError
 from transforms.job import Job, parse_job
 from transforms.keys import (
@@ -324,7 +324,8 @@ def test_the_handler_answers_2xx_4xx_or_502_for_source_failures(fault_server: An
         assert set(response.body["error"]) >= {"code", "message", "details", "timestamp", "requestId"}
 
 
-CLOSED_PORT = free_port()  # bound once and released: nothing listens there
+_REFUSING = closed_port()  # held bound, never listening, for the module's life: connections are refused
+CLOSED_PORT = _REFUSING.getsockname()[1]
 
 
 # -- what the properties found, kept as plain regressions -------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 import zlib
 from typing import Any
 
@@ -19,12 +18,15 @@ MIB = 1024 * 1024
 
 
 class FlakyClient:
-    """A real S3 client whose ``upload_part`` fails on one part number, and which records concurrency."""
+    """A real S3 client whose ``upload_part`` fails on one part number, and which records concurrency.
 
-    def __init__(self, client: Any, fail_part: int | None = None, delay: float = 0.0) -> None:
+    ``together``: the first that many parts wait for each other before uploading, so they are certainly
+    in flight at once (a sink that allowed fewer would leave them waiting: the barrier breaks)."""
+
+    def __init__(self, client: Any, fail_part: int | None = None, together: int = 0) -> None:
         self._client = client
         self._fail_part = fail_part
-        self._delay = delay
+        self._together = threading.Barrier(together) if together else None
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -37,7 +39,8 @@ class FlakyClient:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            time.sleep(self._delay)
+            if self._together is not None and kwargs["PartNumber"] <= self._together.parties:
+                self._together.wait(timeout=30)
             if kwargs["PartNumber"] == self._fail_part:
                 raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"},
                                    "ResponseMetadata": {"HTTPStatusCode": 500}}, "UploadPart")
@@ -52,7 +55,7 @@ def chunks(total: int, size: int = MIB) -> list[bytes]:
 
 
 def test_parts_upload_concurrently_and_assemble_in_order(stack: Stack) -> None:
-    client = FlakyClient(stack.s3, delay=0.2)
+    client = FlakyClient(stack.s3, together=3)
     sink = S3MultipartSink(client, stack.target, "k.bin", part_size=5 * MIB, max_in_flight=3)
     data = chunks(26 * MIB)
     for chunk in data:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Response, Stack, api_gateway_event, invoke
 from tests.faultserver import EXPIRED_XML, Script
-from tests.localstack import free_port, webhook_payload
+from tests.localstack import webhook_payload
 from tests.test_webhook import DATA, JSON_LAYOUT
 
 
@@ -100,9 +100,9 @@ def test_expired_presigned_url_is_a_502_that_says_access_was_refused(stack: Stac
     assert_nothing_landed(stack)
 
 
-def test_unreachable_source_is_a_502(stack: Stack) -> None:
+def test_unreachable_source_is_a_502(stack: Stack, refusing_port: int) -> None:
     payload = payload_for(stack)
-    payload["presignedUrls"]["dataFile"] = f"http://127.0.0.1:{free_port()}/gone?X-Amz-Signature=abc"
+    payload["presignedUrls"]["dataFile"] = f"http://127.0.0.1:{refusing_port}/gone?X-Amz-Signature=abc"
     assert_error(invoke(api_gateway_event(payload)), 502, "SOURCE_ERROR", "could not be reached")
     assert_nothing_landed(stack)
 
@@ -151,13 +151,14 @@ def test_unusable_metadata_is_a_422(stack: Stack, layout: bytes, mentions: str) 
     assert_nothing_landed(stack)
 
 
-def test_no_secret_reaches_logs_or_responses(stack: Stack, fault_server, lambda_logs, caplog) -> None:
+def test_no_secret_reaches_logs_or_responses(stack: Stack, fault_server, lambda_logs, caplog,
+                                            refusing_port: int) -> None:
     """Presigned URLs are credentials: neither their signature nor their token may be printed."""
     ok = invoke(api_gateway_event(payload_for(stack)))
     payload = payload_for(stack, "fail.csv")
     payload["presignedUrls"]["dataFile"] = fault_server.url("/denied", Script(403, EXPIRED_XML))
     failed = invoke(api_gateway_event(payload))
-    payload["presignedUrls"]["dataFile"] = f"http://127.0.0.1:{free_port()}/x?X-Amz-Signature=deadbeefsignature"
+    payload["presignedUrls"]["dataFile"] = f"http://127.0.0.1:{refusing_port}/x?X-Amz-Signature=deadbeefsignature"
     unreachable = invoke(api_gateway_event(payload))
     printed = lambda_logs.getvalue()
     everything = printed + caplog.text + json.dumps([ok.raw, failed.raw, unreachable.raw])

@@ -116,18 +116,10 @@ def _settings(bucket: str | None) -> Settings:
 
 
 def _clients(settings: Settings) -> tuple[Any, Any]:
-    """S3 (and Glue when a database is set) by the standard chain, AWS_ENDPOINT_URL_S3 included.
+    """S3 (and Glue when a database is set), configured as the functions' are (``transforms.aws``)."""
+    from transforms.aws import client
 
-    Built here rather than through ``handler.runtime``: that module sets up the function's JSON
-    logging on standard output, where the CLI prints its result.
-    """
-    import boto3
-    from botocore.config import Config
-
-    standard = {"retries": {"mode": "standard"}}
-    s3 = boto3.client("s3", config=Config(signature_version="s3v4", max_pool_connections=32, **standard))
-    glue = boto3.client("glue", config=Config(**standard)) if settings.glue_database else None
-    return s3, glue
+    return client("s3"), client("glue") if settings.glue_database else None
 
 
 def _transfer(job: Job, settings: Settings, http: Any, args: argparse.Namespace) -> int:
@@ -162,7 +154,7 @@ def _read_event(path: str) -> Any:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from handler.events import webhook_payload
+    from transforms.delivery import webhook_payload
     from transforms.job import parse_job
     from transforms.source import HttpSource
 

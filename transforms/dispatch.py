@@ -1,42 +1,29 @@
-"""What the webhook does with a valid job: land it now, or queue it and answer 202.
+"""What the webhook does with a valid job: land it now, or queue it for the worker.
 
 CI360 waits at most 60 s and API Gateway REST about 29 s, while a large audience takes minutes. In
 ``auto`` mode the data file's size decides (learned from its first byte, not downloaded); the layout
 is fetched and checked before a job is queued, so a bad layout is still refused at once.
 
 A repeated call is answered from what is recorded about its job before anything else is checked:
-the first call's result (200) or status (202), never a 409 for the object the first call landed.
+the first call's result (landed) or status (accepted, running), never a conflict for the object the
+first call landed. The answer is an ``Outcome``; ``handler`` says it in HTTP.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
-from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from transforms.errors import (
-    ConfigurationError,
-    ConflictError,
-    QueueError,
-    UnprocessableError,
-    aws_error_code,
-)
+from transforms.aws import AwsFailure, translated
+from transforms.errors import ConfigurationError, ConflictError, QueueError, UnprocessableError
 from transforms.job import Job
-from transforms.landing import AlreadyRunning, Outcome, guard_for, known_outcome, land
+from transforms.landing import AlreadyRunning, guard_for, known_outcome, land
+from transforms.outcome import Outcome
 from transforms.pipeline import fetch_layout, refuse_existing
 from transforms.progress import Deadline
 from transforms.schema import build_schema
 from transforms.services import Services
 from transforms.settings import Settings
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int  # 200 landed, 202 accepted (queued or already running)
-    body: dict[str, Any]
 
 
 def job_message(job: Job) -> str:
@@ -65,52 +52,41 @@ def choose_mode(job: Job, settings: Settings, services: Services) -> str:
     return "sync"
 
 
-def accepted(job: Job, status: str, mode: str) -> Reply:
-    return Reply(202, {"status": status, "jobId": job.occurrence_id, "occurrenceId": job.occurrence_id,
-                       "mode": mode, "bucket": job.bucket, "key": job.key,
-                       "statusPath": f"/jobs/{job.occurrence_id}"})
+def queue_error(failure: AwsFailure) -> QueueError:
+    return QueueError(f"the job could not be queued ({failure.code})", failure.code)
 
 
-def answer(job: Job, outcome: Outcome) -> Reply:
-    """The first call's answer to a repeat: its result once landed, its status until then."""
-    if outcome.status == "succeeded":
-        return Reply(200, outcome.result or {})
-    return accepted(job, outcome.status, outcome.mode)
-
-
-def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None,
-               lambda_context: Any = None) -> Reply:
+def handle_job(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None) -> Outcome:
     store = services.job_store(settings)
-    guard = guard_for(settings, services, lambda_context)
+    guard = guard_for(settings, services, deadline)
     known = known_outcome(job, store, guard)  # a repeat: the first call's answer, before any other check
     if known is not None:
-        return answer(job, known)
+        return known
     mode = choose_mode(job, settings, services)
     try:
-        refuse_existing(services.s3, job)  # overwrite=false: 409 now rather than 202 and a failed job later
+        refuse_existing(services.s3, job)  # overwrite=false: refused now, not accepted and failed later
     except ConflictError:
         known = known_outcome(job, store, guard)  # landed by a concurrent delivery of this very job
         if known is not None:
-            return answer(job, known)
+            return known
         raise
     if mode == "sync":
         try:
-            return Reply(200, land(job, settings, services, "sync", deadline, lambda_context))
+            return Outcome("succeeded", mode, land(job, settings, services, "sync", deadline))
         except AlreadyRunning:
-            return accepted(job, "running", mode)
+            return Outcome("running", mode)
     build_schema(fetch_layout(job, services.http), job.column_types)  # refuse a bad layout now, not later
     existing = store.accept(job, mode) if store else None
     if existing is not None:
         if existing.get("status") == "succeeded":
-            return Reply(200, existing["result"])
-        return accepted(job, existing.get("status", "accepted"), existing.get("mode", mode))
+            return Outcome("succeeded", str(existing.get("mode", mode)), existing["result"])
+        return Outcome(existing.get("status", "accepted"), str(existing.get("mode", mode)))
     try:
-        services.sqs.send_message(QueueUrl=services.queue_url(settings.jobs_queue),
-                                  MessageBody=job_message(job))
-    except (ClientError, BotoCoreError) as exc:
-        code = aws_error_code(exc)
-        error = QueueError(f"the job could not be queued ({code})", code)
+        with translated(queue_error):
+            services.sqs.send_message(QueueUrl=services.queue_url(settings.jobs_queue),
+                                      MessageBody=job_message(job))
+    except QueueError as error:
         if store:
             store.failed(job, error)  # a JobStoreError here is as retryable as the queue's own
-        raise error from None
-    return accepted(job, "accepted", mode)
+        raise
+    return Outcome("accepted", mode)

@@ -1,18 +1,25 @@
 """Failures the pipeline can report, each carrying a stable code for the caller.
 
-The pipeline raises these; exactly one place (``handler.responses``) turns them into HTTP statuses, so
-the core never needs to know it runs behind API Gateway.
+Each class states, once, what its failure means to whoever reports it: ``response_status`` (the status
+``handler.responses`` answers with; the core never builds a response) and ``transient`` (worth another
+try later, as a queue redelivery). Where the answer depends on the failure (a timeout, S3's own status),
+the class computes it; nobody else decides by checking types.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})  # a source's answers worth trying again
+THROTTLING_CODES = frozenset({"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException"})
+
 
 class ConnectorError(Exception):
     """Base class: a failure with a machine-readable code and a message safe to show a caller."""
 
     code = "INTERNAL_ERROR"
+    response_status = 500  # the HTTP status of the call's answer (handler.responses reads it)
+    transient = False  # worth another try later (throttling, timeouts, 5xx), not a refusal
 
     def __init__(self, message: str, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -24,18 +31,21 @@ class ValidationError(ConnectorError):
     """The webhook payload is missing a field or has one of the wrong shape."""
 
     code = "VALIDATION_ERROR"
+    response_status = 400
 
 
 class ConfigurationError(ConnectorError):
     """The deployment is missing a setting it needs (for example the target bucket)."""
 
     code = "CONFIGURATION_ERROR"
+    response_status = 500
 
 
 class LayoutError(ConnectorError):
     """The metadata file could be fetched but does not describe a column layout."""
 
     code = "INVALID_METADATA"
+    response_status = 422
 
 
 class SourceError(ConnectorError):
@@ -49,20 +59,32 @@ class SourceError(ConnectorError):
         if upstream_status is not None:
             details[0]["upstreamStatus"] = upstream_status
         super().__init__(message, details)
-        self.file = file
         self.upstream_status = upstream_status
         self.timed_out = timed_out
+
+    @property
+    def response_status(self) -> int:  # type: ignore[override]
+        return 504 if self.timed_out else 502
+
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
+        return self.timed_out or self.upstream_status is None or self.upstream_status in RETRYABLE_STATUSES
 
 
 class SinkError(ConnectorError):
     """S3 refused or failed a write to the target; ``s3_code`` is S3's own error code."""
 
     code = "S3_ERROR"
+    response_status = 502
 
     def __init__(self, message: str, s3_code: str, http_status: int | None = None) -> None:
         super().__init__(message, [{"s3ErrorCode": s3_code}])
         self.s3_code = s3_code
-        self.http_status = http_status
+        self.http_status = http_status  # S3's own answer (None: S3 did not answer)
+
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
+        return self.http_status is None or self.http_status >= 500 or self.s3_code in THROTTLING_CODES
 
 
 class IntegrityError(SinkError):
@@ -81,6 +103,7 @@ class UnprocessableError(ConnectorError):
     """Well-formed, but it does not fit what it refers to (an override naming no column, ...)."""
 
     code = "UNPROCESSABLE"
+    response_status = 422
 
 
 class BadValueError(UnprocessableError):
@@ -100,6 +123,7 @@ class CatalogError(ConnectorError):
     """The Glue Data Catalog refused or failed a table or partition call; ``glue_code`` is Glue's own."""
 
     code = "GLUE_ERROR"
+    response_status = 502
 
     def __init__(self, message: str, glue_code: str, http_status: int | None = None) -> None:
         super().__init__(message, [{"glueErrorCode": glue_code}])
@@ -111,6 +135,7 @@ class DeadlineError(ConnectorError):
     """The run was stopped before the platform's time limit could cut it off mid-write."""
 
     code = "DEADLINE_EXCEEDED"
+    response_status = 504  # a refusal: the same job would run out of time again
 
     def __init__(self, message: str, progress: dict[str, Any]) -> None:
         super().__init__(message, [progress])
@@ -120,6 +145,8 @@ class QueueError(ConnectorError):
     """SQS refused or failed to take a job for asynchronous processing."""
 
     code = "QUEUE_ERROR"
+    response_status = 502
+    transient = True
 
     def __init__(self, message: str, aws_code: str) -> None:
         super().__init__(message, [{"sqsErrorCode": aws_code}])
@@ -134,6 +161,8 @@ class JobStoreError(ConnectorError):
     """
 
     code = "JOB_STORE_ERROR"
+    response_status = 502
+    transient = True
 
     def __init__(self, message: str, aws_code: str, table: str = "jobs",
                  table_name: str | None = None) -> None:
@@ -141,36 +170,22 @@ class JobStoreError(ConnectorError):
         if table_name:
             detail["tableName"] = table_name
         super().__init__(message, [detail])
-        self.aws_code = aws_code
-        self.table = table
-
-
-def aws_error_code(exc: Exception) -> str:
-    """The AWS error code of a botocore failure, or the exception's type when nothing answered."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or "Unknown")
-    return type(exc).__name__
 
 
 def is_transient(error: ConnectorError) -> bool:
-    """Worth another try later (a queue redelivery): throttling, timeouts, 5xx; not refusals."""
-    if isinstance(error, SourceError):
-        return error.timed_out or error.upstream_status is None or error.upstream_status in (429, 500, 502,
-                                                                                            503, 504)
-    if isinstance(error, SinkError):
-        return error.http_status is None or error.http_status >= 500 or error.s3_code in (
-            "SlowDown", "RequestTimeout", "Throttling", "ThrottlingException")
-    return isinstance(error, QueueError | JobStoreError)
+    """Worth another try later (a queue redelivery): what the error says of itself."""
+    return error.transient
 
 
 class NotFoundError(ConnectorError):
     """What was asked for (a job record) does not exist."""
 
     code = "NOT_FOUND"
+    response_status = 404
 
 
 class ConflictError(ConnectorError):
     """The target key already holds an object and the job says not to overwrite it."""
 
     code = "CONFLICT"
+    response_status = 409

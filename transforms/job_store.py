@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from transforms.errors import ConnectorError, JobStoreError, aws_error_code
-from transforms.job import Job
+from transforms.aws import SDK_ERRORS, AwsFailure, aws_failure, translated
+from transforms.errors import ConnectorError, JobStoreError
+
+if TYPE_CHECKING:  # GET /jobs reads records without loading the job's parsing
+    from transforms.job import Job
 
 RECORD_DAYS = 30
 ROLE = "jobs"  # the table's role, named in every error
 _NOT_SUCCEEDED = "attribute_not_exists(occurrence_id) OR #s <> :succeeded"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 class JobStore:
@@ -29,8 +38,9 @@ class JobStore:
         self._clock = clock
 
     def get(self, occurrence_id: str) -> dict[str, Any] | None:
-        item = self._call("read the job record", self._db.get_item, TableName=self._table,
-                          Key={"occurrence_id": {"S": occurrence_id}}, ConsistentRead=True).get("Item")
+        with translated(self._error("read the job record")):
+            item = self._db.get_item(TableName=self._table, Key={"occurrence_id": {"S": occurrence_id}},
+                                     ConsistentRead=True).get("Item")
         return _from_item(item) if item else None
 
     def accept(self, job: Job, mode: str) -> dict[str, Any] | None:
@@ -39,18 +49,12 @@ class JobStore:
         now = self._clock()
         item = {**_identity(job), "status": "accepted", "mode": mode, "created_at": _iso(now),
                 "updated_at": _iso(now), "expires_at": int(now + RECORD_DAYS * 86400)}
-        try:
-            self._db.put_item(TableName=self._table, Item=_to_item(item),
-                              ConditionExpression="attribute_not_exists(occurrence_id) OR #s = :failed",
-                              ExpressionAttributeNames={"#s": "status"},
-                              ExpressionAttributeValues={":failed": {"S": "failed"}})
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return self.get(job.occurrence_id)
-            raise self._error(exc, "record the job") from None
-        except BotoCoreError as exc:
-            raise self._error(exc, "record the job") from None
-        return None
+        if self._write("record the job", self._db.put_item, Item=_to_item(item),
+                       ConditionExpression="attribute_not_exists(occurrence_id) OR #s = :failed",
+                       ExpressionAttributeNames={"#s": "status"},
+                       ExpressionAttributeValues={":failed": {"S": "failed"}}):
+            return None
+        return self.get(job.occurrence_id)
 
     def running(self, job: Job, mode: str) -> dict[str, Any] | None:
         """Mark the job running, unless it already succeeded: then return that record, untouched."""
@@ -82,7 +86,7 @@ class JobStore:
             if value is None:
                 removes.append(f"#a{index}")
             else:
-                attrs[f":v{index}"] = _to_item({name: value})[name]
+                attrs[f":v{index}"] = _attribute(value)
                 sets.append(f"#a{index} = :v{index}")
         names["#created"] = "created_at"
         attrs[":now"] = {"S": _iso(now)}
@@ -93,27 +97,23 @@ class JobStore:
             names["#s"] = "status"
             attrs[":succeeded"] = {"S": "succeeded"}
             condition = {"ConditionExpression": _NOT_SUCCEEDED}
+        return self._write("update the job record", self._db.update_item,
+                           Key={"occurrence_id": {"S": job.occurrence_id}}, UpdateExpression=expression,
+                           ExpressionAttributeNames=names, ExpressionAttributeValues=attrs, **condition)
+
+    def _write(self, action: str, method: Any, **request: Any) -> bool:
+        """One write to the table; False when its ``ConditionExpression`` failed."""
         try:
-            self._db.update_item(TableName=self._table, Key={"occurrence_id": {"S": job.occurrence_id}},
-                                 UpdateExpression=expression, ExpressionAttributeNames=names,
-                                 ExpressionAttributeValues=attrs, **condition)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if unless_succeeded and code == "ConditionalCheckFailedException":
+            method(TableName=self._table, **request)
+        except SDK_ERRORS as exc:
+            failure = aws_failure(exc)
+            if "ConditionExpression" in request and failure.code == _CONDITION_FAILED:
                 return False
-            raise self._error(exc, "update the job record") from None
-        except BotoCoreError as exc:
-            raise self._error(exc, "update the job record") from None
+            raise self._error(action)(failure) from None
         return True
 
-    def _call(self, action: str, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, action) from None
-
-    def _error(self, exc: Exception, action: str) -> JobStoreError:
-        return store_error(exc, ROLE, self._table, action)
+    def _error(self, action: str) -> Callable[[AwsFailure], JobStoreError]:
+        return partial(store_error, role=ROLE, table=self._table, action=action)
 
 
 def _identity(job: Job) -> dict[str, Any]:
@@ -125,36 +125,30 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+def _attribute(value: Any) -> dict[str, Any]:
+    """DynamoDB's typed form of a value: nested results and errors as maps and lists (readable in the
+    console), numbers as Decimal (DynamoDB refuses floats)."""
+    return _SERIALIZER.serialize(json.loads(json.dumps(value), parse_float=Decimal))
+
+
 def _to_item(record: dict[str, Any]) -> dict[str, Any]:
-    """Plain attributes as strings/numbers; nested values (result, error) as JSON text."""
-    item: dict[str, Any] = {}
-    for name, value in record.items():
-        if value is None:
-            continue
-        if isinstance(value, bool | dict | list):
-            item[name] = {"S": json.dumps(value)}
-        elif isinstance(value, int | float):
-            item[name] = {"N": str(value)}
-        else:
-            item[name] = {"S": str(value)}
-    return item
+    return {name: _attribute(value) for name, value in record.items() if value is not None}
 
 
 def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name, value in item.items():
-        if "N" in value:
-            number = float(value["N"])
-            record[name] = int(number) if number.is_integer() else number
-        elif name in ("result", "error"):
-            record[name] = json.loads(value["S"])
-        else:
-            record[name] = value["S"]
-    return record
+    """The record as plain JSON values (DynamoDB's numbers come back as Decimal)."""
+    record = {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+    return json.loads(json.dumps(record, default=_number))
 
 
-def store_error(exc: Exception, role: str, table: str, action: str) -> JobStoreError:
+def _number(value: Any) -> int | float:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def store_error(failure: AwsFailure, role: str, table: str, action: str) -> JobStoreError:
     """One error for a failure of either table, naming the table's role and DynamoDB's error code."""
-    code = aws_error_code(exc)
+    code = failure.code
     return JobStoreError(f"DynamoDB could not {action} in the {role} table {table!r} ({code}); "
                          "the call can be retried", code, role, table)

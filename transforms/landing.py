@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -35,12 +35,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
-from botocore.exceptions import BotoCoreError, ClientError
 
 from transforms import SERVICE_NAME
+from transforms.aws import SDK_ERRORS, aws_failure, translated
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.job import Job
 from transforms.job_store import JobStore, store_error
+from transforms.outcome import Outcome
 from transforms.pipeline import run
 from transforms.progress import Deadline
 from transforms.services import Services
@@ -65,32 +66,26 @@ def landing_identity(job: Job) -> dict[str, str]:
     return {"occurrenceId": job.occurrence_id, "taskId": job.task_id, "bucket": job.bucket, "target": target}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What is already known about a job: ``succeeded`` (with its result), ``accepted`` or ``running``."""
-
-    status: str
-    mode: str
-    result: dict[str, Any] | None = None
-
-
 class Guard:
     """The exactly-once record of each landing (Powertools Idempotency on DynamoDB)."""
 
-    def __init__(self, dynamodb: Any, table: str, hours: int, lambda_context: Any = None) -> None:
+    def __init__(self, dynamodb: Any, table: str, hours: int, deadline: Deadline | None = None) -> None:
         self._table = table
-        self._config = IdempotencyConfig(expires_after_seconds=hours * 3600, lambda_context=lambda_context)
+        # Powertools bounds a landing's in-progress record by the invocation's time left (a run the
+        # platform killed does not block its retry); that time is all it reads from a Lambda context.
+        clock = _TimeLeft(deadline.platform_ms_left) if deadline else None
+        self._config = IdempotencyConfig(expires_after_seconds=hours * 3600, lambda_context=clock)
         self._persistence = DynamoDBPersistenceLayer(table, boto3_client=dynamodb)
         self._persistence.configure(self._config, key_prefix=KEY_PREFIX)
 
     def lookup(self, job: Job) -> Outcome | None:
         """The landing's record: succeeded (with the result), running (and not timed out), or None."""
+        unread = partial(store_error, role=ROLE, table=self._table, action="read the landing's record")
         try:
-            record = self._persistence.get_record(data=landing_identity(job))
+            with translated(unread):
+                record = self._persistence.get_record(data=landing_identity(job))
         except IdempotencyItemNotFoundError:
             return None
-        except (ClientError, BotoCoreError) as exc:
-            raise store_error(exc, ROLE, self._table, "read the landing's record") from None
         if record is None:
             return None
         if record.status == STATUS_CONSTANTS["COMPLETED"]:
@@ -120,7 +115,7 @@ class Guard:
         except IdempotencyAlreadyInProgressError:
             raise AlreadyRunning(job.occurrence_id) from None
         except IdempotencyPersistenceLayerError as exc:
-            cause = _in_chain(exc, (ClientError, BotoCoreError)) or exc
+            cause = aws_failure(_in_chain(exc, SDK_ERRORS) or exc)
             if landed:  # the object landed; only its idempotency record could not be saved
                 failure = store_error(cause, ROLE, self._table, "save the landing")
                 logger.error("landed, but the idempotency record could not be saved",
@@ -137,6 +132,13 @@ class Guard:
                                 ROLE, self._table) from None
 
 
+class _TimeLeft:
+    """The one part of a Lambda context Powertools Idempotency reads, from the deadline's clock."""
+
+    def __init__(self, remaining_ms: Callable[[], int]) -> None:
+        self.get_remaining_time_in_millis = remaining_ms
+
+
 def _in_chain(exc: BaseException, kind: type | tuple[type, ...]) -> Any:
     """The first exception of ``kind`` among ``exc`` and what it was raised from or during (Powertools
     wraps DynamoDB's failure, and raises it while handling the landing's own)."""
@@ -148,10 +150,9 @@ def _in_chain(exc: BaseException, kind: type | tuple[type, ...]) -> Any:
     return None
 
 
-def guard_for(settings: Settings, services: Services, lambda_context: Any = None) -> Guard | None:
+def guard_for(settings: Settings, services: Services, deadline: Deadline | None = None) -> Guard | None:
     if settings.idempotency_table and services.dynamodb is not None:
-        return Guard(services.dynamodb, settings.idempotency_table, settings.idempotency_hours,
-                     lambda_context)
+        return Guard(services.dynamodb, settings.idempotency_table, settings.idempotency_hours, deadline)
     return None
 
 
@@ -179,11 +180,13 @@ def known_outcome(job: Job, store: JobStore | None, guard: Guard | None) -> Outc
     return None  # new, failed before, or a synchronous run that died: land (the guard keeps it once)
 
 
-def land(job: Job, settings: Settings, services: Services, mode: str, deadline: Deadline | None = None,
-         lambda_context: Any = None) -> dict[str, Any]:
-    """Run the job (once), record its outcome, and return the result body."""
+def land(job: Job, settings: Settings, services: Services, mode: str,
+         deadline: Deadline | None = None) -> dict[str, Any]:
+    """Run the job (once), record its outcome, and return the landing's result.
+
+    ``deadline`` stops the run before the platform's time limit, and bounds its in-progress record."""
     store = services.job_store(settings)
-    guard = guard_for(settings, services, lambda_context)
+    guard = guard_for(settings, services, deadline)
     known = known_outcome(job, store, guard)  # before anything is marked: a duplicate changes nothing
     if known and known.status == "succeeded":
         return known.result or {}

@@ -65,6 +65,10 @@ class Deadline:
                                 f"{snapshot.total - snapshot.bytes_done} bytes need about {eta:.0f} s, "  # type: ignore[operator]
                                 f"more than the {left:.0f} s left", snapshot.to_json())
 
+    def platform_ms_left(self) -> int:
+        """Milliseconds before the platform stops the function, no margin taken off."""
+        return self._remaining_ms()
+
 
 class Progress:
     """Called with each piece read; logs a line every ``interval`` seconds and enforces the deadline."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from transforms.errors import ConfigurationError, QueueError, aws_error_code
+from transforms.aws import AwsFailure, translated
+from transforms.errors import ConfigurationError, QueueError
 from transforms.job_store import JobStore
 from transforms.settings import Settings
 from transforms.source import HttpSource
@@ -31,11 +30,12 @@ class Services:
         if queue.startswith(("https://", "http://")):
             return queue
         if queue not in _QUEUE_URLS:
-            try:
+            def missing(failure: AwsFailure) -> QueueError:
+                return QueueError(f"the job queue {queue!r} could not be found ({failure.code})",
+                                  failure.code)
+
+            with translated(missing):
                 _QUEUE_URLS[queue] = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            except (ClientError, BotoCoreError) as exc:
-                code = aws_error_code(exc)
-                raise QueueError(f"the job queue {queue!r} could not be found ({code})", code) from None
         return _QUEUE_URLS[queue]
 
     def job_store(self, settings: Settings) -> JobStore | None:
