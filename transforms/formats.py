@@ -28,10 +28,6 @@ class Source(Protocol):
     def chunks(self) -> Iterator[bytes]: ...
 
 
-COLUMNAR_CODECS = ("snappy", "zstd", "gzip", "none")
-BAD_VALUE_POLICIES = ("fail", "null")
-
-
 @dataclass(frozen=True)
 class WriteOptions:
     """Per-job choices a format may consult."""
