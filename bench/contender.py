@@ -143,7 +143,7 @@ class SasConnector:
         import urllib3
 
         self.http = urllib3.PoolManager()
-        self.s3 = boto3.client("s3")
+        self.s3 = boto3.client("s3")  # SAS's default client, not transforms.aws.client: this models theirs
         PHASES.watch(self.s3, "CompleteMultipartUpload")
 
     def __call__(self, spec: dict[str, Any]) -> dict[str, Any]:

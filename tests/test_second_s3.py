@@ -27,12 +27,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import MotoServer, pending_uploads, s3_client, stage, unique_bucket, webhook_payload
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import MotoServer, pending_uploads, s3_client, stage, unique_bucket, webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_s3_sink import FlakyClient
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, JSON_LAYOUT, FlakyClient, big_audience
 from transforms.errors import ConflictError, SinkError
 from transforms.job import parse_job
 from transforms.pipeline import UNVERIFIED, run

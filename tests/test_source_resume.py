@@ -10,11 +10,10 @@ import gzip
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, JSON_LAYOUT, big_audience
 
 
 @pytest.fixture(autouse=True)

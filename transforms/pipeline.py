@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from transforms import SERVICE_NAME
+from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConflictError, ConnectorError, SinkError
 from transforms.formats import WriteContext, WriteOptions, format_for_key
 from transforms.glue import register_table
@@ -127,14 +127,10 @@ def refuse_existing(s3: Any, job: Job) -> None:
         return
     try:
         s3.head_object(Bucket=job.bucket, Key=job.key)
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except SDK_ERRORS as exc:
+        failure = aws_failure(exc)
+        if failure.http_status == 404 or failure.code in ("404", "NoSuchKey", "NotFound"):
             return
-        logger.warning("could not check whether the key exists; the conditional write will",
-                       extra={"error": s3_failure(exc, "check the key").message})
-        return
-    except BotoCoreError as exc:
         logger.warning("could not check whether the key exists; the conditional write will",
                        extra={"error": s3_failure(exc, "check the key").message})
         return
