@@ -38,7 +38,7 @@ from bench import data
 from bench.contender import RESULT_MARK
 from bench.run import MB, ROOT, WORK, Sampler, code_revision, loadavg, machine, segment_files
 from bench.sinkserver import delete_object, object_parts
-from tests.localstack import LOCAL_CREDENTIALS, free_port
+from devstack.localstack import LOCAL_CREDENTIALS, free_ports
 
 SINK_DIR = WORK / "sink"
 TMP_DIR = WORK / "tmp"
@@ -197,7 +197,7 @@ class Servers:
     def __init__(self, paths: list[Path], label: str) -> None:
         metadata = WORK / "metadata.json"
         metadata.write_bytes(data.metadata_json())
-        self.source_port, self.sink_port = free_port(), free_port()
+        self.source_port, self.sink_port = free_ports(2)
         self.source = subprocess.Popen([sys.executable, "-m", "bench.rangeserver", "--port",
                                         str(self.source_port), "--metadata", str(metadata),
                                         *map(str, paths)], cwd=ROOT, stdout=subprocess.PIPE)

@@ -13,9 +13,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
 from tests.test_pipeline import big_audience
 from tests.test_source_resume import payload_with_data
 from tests.test_webhook import HEADER, JSON_LAYOUT
