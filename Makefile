@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: demo test lint lint-tools bench install node clean
+.PHONY: demo test lint lint-tools bench bench-moto install node clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,9 +45,15 @@ lint: install node lint-tools
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests/test_template.py -k linters
 
+# Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
+# against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.
 bench: install
-	$(PY) -m bench.run
+	$(PY) -m bench.ranged
+	$(PY) -m bench.conversion
 	$(PY) -m bench.parquet
+
+bench-moto: install
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) $(LINT_VENV) node_modules .serverless .demo .bench .pytest_cache .ruff_cache .import_linter_cache

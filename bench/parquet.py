@@ -204,7 +204,7 @@ class OursPipeline:
     with the column_types send parameter; clients (S3, HTTP pool) made before the clock."""
 
     def __init__(self) -> None:
-        from tests.localstack import s3_client, webhook_payload
+        from devstack.localstack import s3_client, webhook_payload
         from transforms import columnar  # noqa: F401  (imported on first use in a container: warm here)
         from transforms.job import parse_job
         from transforms.pipeline import run
@@ -396,7 +396,7 @@ def check(run: Run, item: Input, outcome: dict[str, Any], out: Path | None, serv
     if run.contender in ("limit", "limit-naive", "ours-core"):
         meta = outcome["footer"]
     elif run.contender == "ours-pipeline":
-        from tests.localstack import s3_client
+        from devstack.localstack import s3_client
 
         s3 = s3_client(server.endpoint)
         end = s3.get_object(Bucket=bucket, Key=outcome["key"], Range="bytes=-8")["Body"].read()
@@ -685,7 +685,7 @@ def plan(name: str, default: str) -> list[str]:
 
 def main() -> int:
     from bench.run import OutOfMemory, loadavg, stage_guarded, start_server, unstage
-    from tests.localstack import s3_client
+    from devstack.localstack import s3_client
 
     gib = float(os.environ.get("BENCH_GB", "1") or 1)
     with_4x = os.environ.get("BENCH_4X", "1").strip() not in ("0", "false", "no")

@@ -46,12 +46,11 @@ from typing import Any
 import boto3
 import moto
 import psutil
-import urllib3
 from boto3.s3.transfer import TransferConfig
 
 from bench import data
 from bench.contender import RESULT_MARK
-from tests.localstack import MotoServer, free_port, s3_client
+from devstack.localstack import MotoServer, s3_client
 
 ROOT = Path(__file__).absolute().parent.parent  # not resolved: a snapshot of the tree may link bench/ in
 WORK = ROOT / ".bench"
@@ -583,7 +582,7 @@ def write_report(section: str) -> None:
 # -- main -------------------------------------------------------------------------------------------
 
 def start_server(patched: bool = True, timeout: float = 30.0) -> MotoServer:
-    """One moto server in its own process: tests/localstack's, started through bench.s3server.
+    """One moto server in its own process: devstack.localstack's, started through bench.s3server.
 
     ``bench.s3server`` is moto's server with two memory fixes that change none of its answers (see there);
     ``BENCH_MOTO_PATCHES=0`` runs plain ``moto.server`` instead, whose memory use rules out the 4x line.
@@ -591,23 +590,9 @@ def start_server(patched: bool = True, timeout: float = 30.0) -> MotoServer:
     otherwise stay in its heap and the server's RSS would only grow from run to run). Both touch the server
     only, which every contender shares; the contenders run with default settings.
     """
-    port = free_port()
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
     module = "bench.s3server" if patched else "moto.server"
-    process = subprocess.Popen([sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = MotoServer(process, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the local S3 server exited at start")
-        try:
-            urllib3.request("GET", f"{server.endpoint}/moto-api/", timeout=1.0, retries=False)
-            return server
-        except urllib3.exceptions.HTTPError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("the local S3 server did not start in time")
+    return MotoServer.start(timeout, module=module, env=env, cwd=ROOT)  # on port 0: nothing to race for
 
 
 def warm_up(server: MotoServer) -> None:

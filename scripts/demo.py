@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.localstack import MotoServer, s3_client, webhook_payload  # noqa: E402
+from devstack.localstack import MotoServer, create_job_stack, s3_client, webhook_payload  # noqa: E402
 from transforms.redact import scrub  # noqa: E402
 
 DEMO_DIR = ROOT / ".demo"
@@ -177,25 +177,17 @@ STACK_NAMES = {"jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360
 
 
 def create_stack_resources() -> None:
-    import boto3
-
-    boto3.client("sqs").create_queue(QueueName=STACK_NAMES["jobs_queue"])
-    dynamodb = boto3.client("dynamodb")
-    for table, key_name in ((STACK_NAMES["jobs_table"], "occurrence_id"),
-                            (STACK_NAMES["idempotency_table"], "id")):
-        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": key_name, "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": key_name, "KeyType": "HASH"}])
+    create_job_stack(STACK_NAMES["jobs_queue"], STACK_NAMES["jobs_table"], STACK_NAMES["idempotency_table"])
     say(f"created the job queue {STACK_NAMES['jobs_queue']} (SQS) and the tables "
         f"{STACK_NAMES['jobs_table']}, {STACK_NAMES['idempotency_table']} (DynamoDB)")
 
 
 def bucket_region(s3: Any, bucket: str) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from transforms.aws import SDK_ERRORS
 
     try:
         response = s3.head_bucket(Bucket=bucket)
-    except (BotoCoreError, ClientError) as error:
+    except SDK_ERRORS as error:
         sys.exit(f"cannot use s3://{bucket} with your AWS credentials: {scrub(str(error))}")
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     return response.get("BucketRegion") or headers.get("x-amz-bucket-region") or "us-east-1"

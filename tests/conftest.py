@@ -12,18 +12,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.localstack import (
+from devstack.localstack import (
     MotoServer,
     SeaweedServer,
     ServerUnavailable,
+    create_job_stack,
     object_keys,
     pending_uploads,
     s3_client,
     stage,
     unique_bucket,
 )
+from tests.helpers import AsyncStack
 
 
 @pytest.fixture(scope="session")
@@ -182,7 +185,7 @@ def disk_audit() -> Iterator[type[DiskWriteAudit]]:
 @pytest.fixture
 def refusing_port() -> Iterator[int]:
     """A port on 127.0.0.1 that refuses connections (held bound, not listening) for the test's length."""
-    from tests.localstack import closed_port
+    from devstack.localstack import closed_port
 
     with closed_port() as sock:
         yield sock.getsockname()[1]
@@ -209,3 +212,39 @@ def lambda_logs() -> Iterator[io.StringIO]:
         yield buffer
     finally:
         handler.stream = previous
+
+
+@pytest.fixture
+def async_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncStack:
+    """The stack's job queue and two tables on moto, named in the environment as serverless.yml names
+    them, and a versioned target bucket."""
+    suffix = uuid.uuid4().hex[:8]
+    queue_url = create_job_stack(f"jobs-{suffix}", f"jobs-{suffix}", f"idempotency-{suffix}")
+    stack.s3.put_bucket_versioning(Bucket=stack.target, VersioningConfiguration={"Status": "Enabled"})
+    monkeypatch.setenv("jobs_queue", f"jobs-{suffix}")  # by name, as serverless.yml sets it
+    monkeypatch.setenv("jobs_table", f"jobs-{suffix}")
+    monkeypatch.setenv("idempotency_table", f"idempotency-{suffix}")
+    return AsyncStack(stack, queue_url, f"jobs-{suffix}")
+
+
+@pytest.fixture
+def glue(aws_environment: None) -> Any:
+    """moto's Glue, over HTTP."""
+    return boto3.client("glue")
+
+
+@pytest.fixture
+def database(glue: Any) -> str:
+    """A fresh Glue database of its own, for registering tables directly."""
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    glue.create_database(DatabaseInput={"Name": name})
+    return name
+
+
+@pytest.fixture
+def glue_database(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Glue database named after the target bucket, set as the function's ``glue_database``."""
+    name = stack.target.replace("-", "_")
+    boto3.client("glue").create_database(DatabaseInput={"Name": name})
+    monkeypatch.setenv("glue_database", name)
+    return name

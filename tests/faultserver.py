@@ -7,7 +7,9 @@ mid-body and then served by Range requests (pinned by If-Match, as S3 does), pos
 from __future__ import annotations
 
 import re
+import select
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +29,10 @@ class Script:
     cuts: list[int] = field(default_factory=list)  # each response in turn drops after this many bytes
     etag_after_first: str | None = None  # the object is replaced after the first response
     headers: dict[str, str] = field(default_factory=dict)  # extra (or replacing) response headers
-    trickle: tuple[int, float] | None = None  # (bytes, seconds): send the body this many at a time
+    trickle: tuple[int, float] | None = None  # (bytes, seconds): send each body this many at a time
+    ranges: bool = True  # False: Range is ignored (the whole body, 200), as some servers do
+    range_cuts: dict[int, list[int]] = field(default_factory=dict)  # by range start: each answer drops
+    expire_after: int | None = None  # answers after this many are 403 AccessDenied (the URL expired)
 
 
 class FaultServer:
@@ -35,12 +40,25 @@ class FaultServer:
         self.scripts: dict[str, Script] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.stopped = threading.Event()
+        self.active = 0  # requests being answered right now
+        self.max_active = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                with server._lock:
+                    server.active += 1
+                    server.max_active = max(server.max_active, server.active)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.active -= 1
+
+            def _answer(self) -> None:
                 path = self.path.split("?", 1)[0]
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server.requests.append((path, headers))
@@ -56,18 +74,28 @@ class FaultServer:
 
             def _object(self, script: Script, headers: dict[str, str], nth: int) -> None:
                 etag = script.etag if nth == 1 or not script.etag_after_first else script.etag_after_first
+                if script.expire_after is not None and nth > script.expire_after:
+                    self._send(403, EXPIRED_XML, {"Content-Length": str(len(EXPIRED_XML))})
+                    return
                 if "if-match" in headers and headers["if-match"] != etag:
                     self._send(412, PRECONDITION_XML, {"Content-Length": str(len(PRECONDITION_XML))})
                     return
                 body, status, extra = script.body, 200, {}
-                match = re.fullmatch(r"bytes=(\d+)-", headers.get("range", ""))
-                if match:
-                    start = int(match.group(1))
-                    body, status = script.body[start:], 206
-                    extra["Content-Range"] = f"bytes {start}-{len(script.body) - 1}/{len(script.body)}"
+                match = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("range", ""))
                 cut = script.cuts[nth - 1] if nth <= len(script.cuts) else None
+                if match and script.ranges:
+                    start = int(match.group(1))
+                    if start >= len(script.body):
+                        self._send(416, b"<Error><Code>InvalidRange</Code></Error>", {"Content-Length": "40"})
+                        return
+                    end = min(int(match.group(2) or len(script.body) - 1), len(script.body) - 1)
+                    body, status = script.body[start:end + 1], 206
+                    extra["Content-Range"] = f"bytes {start}-{end}/{len(script.body)}"
+                    if script.range_cuts.get(start):
+                        cut = script.range_cuts[start].pop(0)
                 self._send(status, body if cut is None else body[:cut],
-                           {"Content-Length": str(len(body)), "ETag": etag, **extra}, cut=cut is not None)
+                           {"Content-Length": str(len(body)), "ETag": etag, **extra, **script.headers},
+                           cut=cut is not None, trickle=script.trickle)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str], cut: bool = False,
                       trickle: tuple[int, float] | None = None) -> None:
@@ -86,7 +114,7 @@ class FaultServer:
                         for start in range(0, len(body), step):
                             self.wfile.write(body[start:start + step])
                             self.wfile.flush()
-                            if server.stopped.wait(pause):
+                            if self._client_left(pause):
                                 break
                 except (BrokenPipeError, ConnectionResetError):
                     pass
@@ -94,6 +122,18 @@ class FaultServer:
                     self.close_connection = True
                 if cut:
                     self.close_connection = True
+
+            def _client_left(self, seconds: float) -> bool:
+                """Pause; True as soon as the client closes its end (or the server stops) meanwhile, so
+                that ``active`` tells whether a client still holds a connection open."""
+                ends = time.monotonic() + seconds
+                while (left := ends - time.monotonic()) > 0:
+                    if server.stopped.is_set():
+                        return True
+                    readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+                    if readable:  # end of file: our answer has Connection: close, no request follows
+                        return True
+                return server.stopped.is_set()
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transforms.settings import SETTINGS
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "ci360-s3-connector"
 BUCKET = "example-bucket"
@@ -36,14 +38,7 @@ UNZIPPED_LIMIT = 250 * 1024 * 1024
 RUNTIME_VERSION = (3, 12)  # serverless.yml's provider.runtime
 # Environment variables that serverless.yml reads as settings: a build must not pick them up from
 # whatever shell (or test) runs it, or the template would differ from run to run.
-SETTING_NAMES = (
-    "s3_bucket_name", "csv_header", "result_url_ttl", "part_size_mb", "upload_concurrency", "gzip_level",
-    "connect_timeout", "read_timeout", "LOG_LEVEL", "column_types", "on_bad_value", "compression",
-    "row_group_mb", "resume_attempts", "glue_database", "processing_mode", "sync_max_mb", "kms_key_id",
-    "s3_key_prefix", "key_template", "overwrite", "source_host_allowlist", "alarm_topic_arn",
-    "create_bucket", "jobs_queue", "jobs_table", "idempotency_table", "PYTHON_BIN", "encryption",
-    "worker_max_concurrency", "allowed_source_ips", "runtime_python",
-)
+SETTING_NAMES = (*(setting.name for setting in SETTINGS), "PYTHON_BIN", "runtime_python")
 FULL_TIMEOUT_S = 1200  # a cold pip cache downloads ~45 MB of wheels; the zip itself takes about a minute
 FAST_TIMEOUT_S = 300
 

@@ -6,77 +6,20 @@ would build from the queued message.
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass
-from typing import Any
-
-import boto3
 import pytest
 
-from handler import jobs as jobs_handler
+from devstack.localstack import webhook_payload
 from handler import worker
 from tests.conftest import LambdaContext, Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from tests.helpers import DATA, HEADER, JSON_LAYOUT, AsyncStack, get_job
 from transforms.errors import SourceError
-
-
-@dataclass
-class AsyncStack:
-    stack: Stack
-    queue_url: str
-    jobs_table: str
-
-    def queued(self) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                       VisibilityTimeout=0, AttributeNames=["All"]).get("Messages", [])
-        return messages
-
-    def sqs_event(self) -> dict[str, Any]:
-        messages = self.queued()
-        assert len(messages) == 1, messages
-        message = messages[0]
-        return {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                             "body": message["Body"], "attributes": message.get("Attributes", {}),
-                             "eventSource": "aws:sqs"}]}
-
-    def versions(self, key: str) -> int:
-        listing = self.stack.s3.list_object_versions(Bucket=self.stack.target, Prefix=key)
-        return len(listing.get("Versions", []))
-
-
-def _table(name: str, key: str) -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
-
-
-@pytest.fixture
-def async_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncStack:
-    suffix = uuid.uuid4().hex[:8]
-    queue_url = boto3.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
-    _table(f"jobs-{suffix}", "occurrence_id")
-    _table(f"idempotency-{suffix}", "id")
-    stack.s3.put_bucket_versioning(Bucket=stack.target, VersioningConfiguration={"Status": "Enabled"})
-    monkeypatch.setenv("jobs_queue", f"jobs-{suffix}")  # by name, as serverless.yml sets it
-    monkeypatch.setenv("jobs_table", f"jobs-{suffix}")
-    monkeypatch.setenv("idempotency_table", f"idempotency-{suffix}")
-    return AsyncStack(stack, queue_url, f"jobs-{suffix}")
 
 
 def webhook(stack: Stack, key: str, data: bytes = DATA, occurrence_id: str | None = None, **params: str):
     data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
     payload = webhook_payload(data_url, metadata_url, key, occurrence_id, **params)
     return payload, invoke(api_gateway_event(payload))
-
-
-def get_job(occurrence_id: str) -> tuple[int, dict[str, Any]]:
-    raw = jobs_handler.handle({"pathParameters": {"occurrenceId": occurrence_id}}, LambdaContext())
-    return raw["statusCode"], json.loads(raw["body"])
 
 
 def test_small_file_in_auto_mode_lands_at_once(async_stack: AsyncStack) -> None:

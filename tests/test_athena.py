@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.helpers import every_type_schema
 from transforms.athena import (
     FORMAT_NAMES,
     create_table_ddl,
@@ -19,19 +20,6 @@ from transforms.athena import (
     table_location,
     table_name,
 )
-from transforms.layout import parse_layout
-from transforms.schema import TypedSchema, build_schema
-
-EVERY_TYPE = {
-    "Customer ID": "bigint", "age": "int", "rank": "smallint", "flag_byte": "tinyint",
-    "score": "double", "ratio": "float", "lifetime_value": "decimal(12,2)", "signup": "date",
-    "last_seen": "timestamp", "vip": "boolean", "email": "string",
-}
-
-
-def every_type_schema() -> TypedSchema:
-    layout = parse_layout(json.dumps([{"columnName": n, "dataType": "varchar"} for n in EVERY_TYPE]).encode())
-    return build_schema(layout, EVERY_TYPE)
 
 
 def declared_columns(ddl: str) -> dict[str, str]:

@@ -38,9 +38,9 @@ import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests import opencsv
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
 from tests.orc_streams import stored_timestamps
 
 LAYOUT = json.dumps([
@@ -112,14 +112,6 @@ EXPECTED_VIEW = [{**row, "note": None} if row["identity_id"] == "id-5" else row 
 # ORC cannot carry a time before 1970 with a fraction of a second to Athena (see test_orc_*):
 # with on_bad_value=null those become NULL and are counted.
 ORC_UNREADABLE = {"id-1", "id-5"}
-
-
-@pytest.fixture
-def glue_database(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = stack.target.replace("-", "_")
-    boto3.client("glue").create_database(DatabaseInput={"Name": name})
-    monkeypatch.setenv("glue_database", name)
-    return name
 
 
 def land(stack: Stack, key: str, data: bytes = DATA, **params: str):

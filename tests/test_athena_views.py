@@ -7,16 +7,14 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import duckdb
 import pytest
 
-from tests.test_athena import every_type_schema
+from tests.helpers import every_type_schema
 from transforms.athena import create_table_ddl, table_input, typed_view_sql, view_input
 from transforms.glue import register_table
 
@@ -114,18 +112,6 @@ def test_ddl_with_partitions_says_how_partitions_are_added(fmt: str, tmp_path: P
 
 
 # -- Glue registration (moto over HTTP) --------------------------------------------------------------
-
-@pytest.fixture
-def glue(aws_environment: None) -> Any:
-    return boto3.client("glue")
-
-
-@pytest.fixture
-def database(glue: Any) -> str:
-    name = f"db_{uuid.uuid4().hex[:10]}"
-    glue.create_database(DatabaseInput={"Name": name})
-    return name
-
 
 def register(glue: Any, database: str, key: str, fmt: str = "csv") -> dict[str, Any]:
     return register_table(glue, database, bucket="target", key=key, schema=every_type_schema(), fmt=fmt,

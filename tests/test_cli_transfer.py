@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import unique_bucket, webhook_payload
 from tests.conftest import Stack, api_gateway_event
-from tests.localstack import unique_bucket, webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from tests.helpers import DATA, HEADER, JSON_LAYOUT, big_audience
 from transforms.cli import main
 from transforms.progress import Snapshot
 from transforms.progress_bar import ProgressBar, human_bytes

@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
 from transforms.errors import ConfigurationError
 from transforms.pipeline import encryption
 from transforms.settings import Settings

@@ -23,19 +23,19 @@ from typing import Any
 import boto3
 import pytest
 
+from devstack.localstack import create_job_stack, webhook_payload
 from handler import jobs as jobs_handler
 from handler import runtime, webhook, worker
 from tests.conftest import LambdaContext, Response, Stack, api_gateway_event
 from tests.dynamodb_proxy import THROTTLED, DynamoDBProxy
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from tests.helpers import DATA, HEADER, JSON_LAYOUT, sqs_event
 from transforms.errors import JobStoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK = "ci360-s3-connector-prod-webhook"
 WORKER = "ci360-s3-connector-prod-worker"
-TASK_ID = "8eb42f45-7991-48ae-a30a-8e033a88668d"  # tests.localstack.webhook_payload's
+TASK_ID = "8eb42f45-7991-48ae-a30a-8e033a88668d"  # devstack.localstack.webhook_payload's
 
 
 def context(name: str) -> LambdaContext:
@@ -66,12 +66,7 @@ class Deployment:
 
     def sqs_event(self) -> dict[str, Any]:
         """The one queued job, as the SQS event Lambda builds (it stays queued: a redelivery is possible)."""
-        messages = boto3.client("sqs").receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                                       VisibilityTimeout=0, AttributeNames=["All"])
-        (message,) = messages.get("Messages", [])
-        return {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                             "body": message["Body"], "attributes": message.get("Attributes", {}),
-                             "eventSource": "aws:sqs"}]}
+        return sqs_event(self.queue_url)
 
     def queued(self) -> int:
         attributes = boto3.client("sqs").get_queue_attributes(
@@ -95,19 +90,10 @@ class Deployment:
         return webhook_payload(data_url or staged_data, metadata_url, key, **params)
 
 
-def create_table(name: str, key: str) -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
-
-
 @pytest.fixture
 def deployment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Deployment:
     suffix = uuid.uuid4().hex[:8]
-    queue_url = boto3.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
-    create_table(f"jobs-{suffix}", "occurrence_id")
-    create_table(f"idempotency-{suffix}", "id")
+    queue_url = create_job_stack(f"jobs-{suffix}", f"jobs-{suffix}", f"idempotency-{suffix}")
     stack.s3.put_bucket_versioning(Bucket=stack.target, VersioningConfiguration={"Status": "Enabled"})
     for name, value in (("jobs_queue", f"jobs-{suffix}"), ("jobs_table", f"jobs-{suffix}"),
                         ("idempotency_table", f"idempotency-{suffix}")):

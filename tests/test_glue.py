@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import uuid
 from typing import Any
 
 import boto3
@@ -25,18 +24,6 @@ LAYOUT = parse_layout(json.dumps([
 
 def schema(**overrides: str) -> TypedSchema:
     return build_schema(LAYOUT, overrides)
-
-
-@pytest.fixture
-def glue(aws_environment: None) -> Any:
-    return boto3.client("glue")
-
-
-@pytest.fixture
-def database(glue: Any) -> str:
-    name = f"db_{uuid.uuid4().hex[:10]}"
-    glue.create_database(DatabaseInput={"Name": name})
-    return name
 
 
 def columns(table: dict[str, Any]) -> dict[str, str]:

@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import LambdaContext, Response, Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import free_port, webhook_payload
-from tests.test_async import AsyncStack, async_stack, get_job  # noqa: F401 (async_stack is a fixture)
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from tests.helpers import DATA, HEADER, JSON_LAYOUT, AsyncStack, get_job
 
 SECRETS = ("deadbeefsignature", "SECRETTOKEN", "AKIA%2F", "AKIA/")
 
@@ -113,6 +112,39 @@ def test_a_silent_data_file_is_stopped_on_the_deadline_not_the_read_timeout(stac
     assert response.status == 504 and response.body["error"]["code"] == "DEADLINE_EXCEEDED", response.body
     assert took < 6.0, took
     assert_nothing_landed(stack)
+
+
+@pytest.mark.parametrize("trickle", [(1, 0.5), (64 * 1024, 30.0)], ids=["trickle", "silent"])
+def test_a_ranged_download_is_stopped_on_the_deadline(stack: Stack, fault_server, lambda_logs, monkeypatch,
+                                                      trickle: tuple[int, float]) -> None:
+    """download_connections=8: a server that honours Range and gives an ETag, so the data file is
+    fetched as ranges in parallel, each of them trickling (or silent after its first bytes). Every
+    range's reads and the reader's wait for the next range are bounded by the deadline: the call stops
+    on time, the upload is aborted, and no range is left downloading."""
+    monkeypatch.setenv("download_connections", "8")
+    monkeypatch.setenv("download_range_mb", "1")
+    monkeypatch.setenv("read_timeout", "60")
+    body = DATA * 20_000  # about 3.4 MB: four ranges of 1 MiB
+    url = fault_server.url("/ranged-trickle", Script(body=body, etag='"v1"', trickle=trickle))
+    payload = with_data(stack, url, "ranged-trickle.csv")
+    response, took = invoke_with_budget(payload, budget_s=8.0)
+    assert response.status == 504, response.body
+    assert response.body["error"]["code"] == "DEADLINE_EXCEEDED"
+    assert took < 8.0 - 1.0, took  # the sync margin (3 s) leaves time for the abort
+    assert_nothing_landed(stack)
+    assert_no_secret(lambda_logs.getvalue(), json.dumps(response.raw), payload=payload)
+    # The ranged path was taken: consecutive 1 MiB ranges, all but the first pinned to the ETag.
+    asked = fault_server.requests_for("/ranged-trickle")
+    mib = 1024 * 1024
+    assert sorted(headers["range"] for headers in asked) == [
+        f"bytes={start}-{min(start + mib, len(body)) - 1}" for start in range(0, len(body), mib)]
+    assert [headers.get("if-match") for headers in asked].count('"v1"') == len(asked) - 1
+    assert fault_server.max_active >= 2  # ranges in flight at once
+    # No range is left downloading: every connection is closed soon after the call returned.
+    stopped_by = time.monotonic() + 3.0
+    while fault_server.active and time.monotonic() < stopped_by:
+        time.sleep(0.05)
+    assert fault_server.active == 0
 
 
 @pytest.mark.parametrize("script", [Script(body=JSON_LAYOUT, delay=30.0),
@@ -297,7 +329,8 @@ def test_an_unterminated_quote_at_the_end_of_a_csv_passthrough_is_reported(stack
     "?versionId&X-Amz-Credential=AKIA%2F&X-Amz-Signature=deadbeefsignature",
     "?X-Amz-Algorithm=x'y&X-Amz-Security-Token=SECRETTOKEN&X-Amz-Signature=deadbeefsignature",
 ])
-def test_no_query_string_reaches_any_log_at_any_level(stack: Stack, lambda_logs, caplog, query: str) -> None:
+def test_no_query_string_reaches_any_log_at_any_level(stack: Stack, lambda_logs, caplog, refusing_port: int,
+                                                      query: str) -> None:
     """urllib3's retry logger at DEBUG, a handler added after start-up (as the CLI or an operator's
     tooling adds one), the function's own JSON logs: none prints a query string."""
     late = io.StringIO()
@@ -307,7 +340,7 @@ def test_no_query_string_reaches_any_log_at_any_level(stack: Stack, lambda_logs,
     caplog.set_level(logging.DEBUG)  # every logger at DEBUG (restored by caplog afterwards)
     root.addHandler(handler)
     try:
-        payload = with_metadata(stack, f"http://127.0.0.1:{free_port()}/metadata{query}")
+        payload = with_metadata(stack, f"http://127.0.0.1:{refusing_port}/metadata{query}")
         response = invoke(api_gateway_event(payload))
     finally:
         root.removeHandler(handler)
@@ -466,7 +499,7 @@ def test_memory_stays_under_the_function_memory_at_the_column_limit(stack: Stack
 # --- the worker and the stored result ------------------------------------------------------------
 
 def test_a_worker_whose_source_stalls_mid_upload_stops_on_time_and_records_the_failure(
-        async_stack: AsyncStack, fault_server, monkeypatch) -> None:  # noqa: F811 (the fixture)
+        async_stack: AsyncStack, fault_server, monkeypatch) -> None:
     """6 MB at once (a part goes up), then silence: the worker stops before its time limit, aborts the
     multipart upload and records the job as failed, instead of being killed with it `running`."""
     from handler import worker
@@ -490,7 +523,7 @@ def test_a_worker_whose_source_stalls_mid_upload_stops_on_time_and_records_the_f
 
 
 def test_a_wide_result_is_bounded_in_the_job_record_and_the_idempotency_record(
-        async_stack: AsyncStack) -> None:  # noqa: F811 (the fixture)
+        async_stack: AsyncStack) -> None:
     """The widest layout allowed, with the longest names allowed: the result would be about 400 KB, the
     size of a DynamoDB item; it is stored cut to 64 KB, and a repeated call gets the same answer."""
     from transforms.layout import MAX_COLUMNS, MAX_NAME_CHARS

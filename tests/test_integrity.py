@@ -18,10 +18,10 @@ import botocore.session
 import pytest
 from botocore.config import Config
 
+from devstack.localstack import SeaweedServer, pending_uploads, unique_bucket, webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import SeaweedServer, pending_uploads, unique_bucket, webhook_payload
+from tests.helpers import HEADER, JSON_LAYOUT
 from tests.s3proxy import WRONG_CRC32, ChecksumProxy
-from tests.test_webhook import HEADER, JSON_LAYOUT
 from transforms.errors import ConfigurationError, IntegrityError, is_transient
 from transforms.job import parse_job
 from transforms.pipeline import UNVERIFIED, run

@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 
+from devstack.localstack import MotoServer, webhook_payload
 from tests.conftest import Stack, api_gateway_event
-from tests.localstack import MotoServer, webhook_payload
+from tests.helpers import DATA, HEADER, JSON_LAYOUT
 from tests.packaging import serverless_command
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
 from transforms.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -149,7 +149,7 @@ def test_a_landing_in_progress_is_bounded_by_the_deadlines_time_left() -> None:
         seen.extend(dynamodb.scan(TableName=table)["Items"])
         return {"rows": 1}
 
-    before = int(time.time() * 1000)  # expiry is whole milliseconds
+    before = int(time.time() * 1000)  # Powertools records whole milliseconds, truncated
     assert guard.once(_job(), landing) == ({"rows": 1}, True)
     (item,) = seen
     assert item["status"]["S"] == "INPROGRESS"

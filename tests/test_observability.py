@@ -6,10 +6,9 @@ import json
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_webhook import DATA, JSON_LAYOUT
+from tests.helpers import DATA, JSON_LAYOUT, big_audience
 
 
 def emf_documents(text: str) -> list[dict]:

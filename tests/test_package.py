@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests import packaging
 from tests.conftest import Stack, api_gateway_event
-from tests.localstack import webhook_payload
 
 PROJECT = Path(__file__).resolve().parents[1]
 SDK = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil"}  # packaged, from requirements.txt

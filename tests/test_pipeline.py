@@ -7,27 +7,10 @@ import gzip
 import pytest
 
 from tests.conftest import Stack
-from tests.localstack import webhook_payload
-from tests.test_s3_sink import FlakyClient
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, FlakyClient, big_audience, job_for
 from transforms.errors import SinkError
-from transforms.job import parse_job
 from transforms.pipeline import run
-from transforms.settings import Settings
 from transforms.source import HttpSource
-
-ROW = b'0d4a1b2c-0000-4000-8000-%012d,%d,"o\'neil, %d",2024-01-01\n'
-
-
-def big_audience(rows: int = 300_000) -> bytes:
-    return b"".join(ROW % (i, i, i) for i in range(rows))
-
-
-def job_for(stack: Stack, data: bytes, filename: str):
-    data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
-    settings = Settings.from_env({"s3_bucket_name": stack.target, "part_size_mb": "5",
-                                  "source_host_allowlist": "http://127.0.0.1:*"})
-    return parse_job(webhook_payload(data_url, metadata_url, filename), settings), settings
 
 
 @pytest.mark.parametrize("filename", ["disk.csv", "disk.csv.gz", "disk.csv.zst", "disk.csv.bz2"])

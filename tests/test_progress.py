@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Stack
-from tests.test_pipeline import big_audience, job_for
+from tests.helpers import big_audience, job_for
 from transforms.errors import DeadlineError
 from transforms.pipeline import run
 from transforms.progress import Deadline, Progress, Snapshot

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devstack.localstack import closed_port
 from handler.responses import status_for
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import closed_port
 from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
 from transforms.delivery import webhook_payload as decode_event
 from transforms.errors import ConnectorError
@@ -337,7 +337,7 @@ CLOSED_PORT = _REFUSING.getsockname()[1]
 ])
 def test_call_inputs_that_once_gave_500(stack: Any, filename: str, data: bytes, params: dict[str, str],
                                         status: int, code: str) -> None:
-    from tests.localstack import webhook_payload
+    from devstack.localstack import webhook_payload
 
     data_url, metadata_url = stack.stage(data, json.dumps([{"columnName": "a"}]).encode())
     response = invoke(api_gateway_event(webhook_payload(data_url, metadata_url, filename, **params)))

@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import base64
-import threading
 import zlib
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.conftest import Stack
+from tests.helpers import FlakyClient
 from transforms.errors import SinkError
 from transforms.s3_sink import S3MultipartSink
 
 MIB = 1024 * 1024
 
 
-class FlakyClient:
-    """A real S3 client whose ``upload_part`` fails on one part number, and which records concurrency.
-
-    ``together``: the first that many parts wait for each other before uploading, so they are certainly
-    in flight at once (a sink that allowed fewer would leave them waiting: the barrier breaks)."""
-
-    def __init__(self, client: Any, fail_part: int | None = None, together: int = 0) -> None:
-        self._client = client
-        self._fail_part = fail_part
-        self._together = threading.Barrier(together) if together else None
-        self._lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def upload_part(self, **kwargs: Any) -> Any:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self._together is not None and kwargs["PartNumber"] <= self._together.parties:
-                self._together.wait(timeout=30)
-            if kwargs["PartNumber"] == self._fail_part:
-                raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"},
-                                   "ResponseMetadata": {"HTTPStatusCode": 500}}, "UploadPart")
-            return self._client.upload_part(**kwargs)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
 
 
 def chunks(total: int, size: int = MIB) -> list[bytes]:

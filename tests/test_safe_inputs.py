@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
-from tests.test_async import async_stack  # noqa: F401 (a fixture)
-from tests.test_webhook import DATA, HEADER, JSON_LAYOUT
+from tests.helpers import DATA, HEADER, JSON_LAYOUT
 from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
 from transforms.errors import ConflictError, SinkError, ValidationError
 from transforms.job import parse_job
@@ -403,7 +402,7 @@ def test_the_sink_writes_conditionally_only_when_asked(stack: Stack) -> None:
     assert stack.pending_uploads() == []
 
 
-def test_overwrite_false_is_409_before_a_job_is_queued(async_stack, monkeypatch,  # noqa: F811 (the fixture)
+def test_overwrite_false_is_409_before_a_job_is_queued(async_stack, monkeypatch,
                                                        fault_server) -> None:
     monkeypatch.setenv("processing_mode", "async")
     async_stack.stack.s3.put_object(Bucket=async_stack.stack.target, Key="queued.csv", Body=b"first")

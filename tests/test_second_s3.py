@@ -27,12 +27,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import MotoServer, pending_uploads, s3_client, stage, unique_bucket, webhook_payload
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import MotoServer, pending_uploads, s3_client, stage, unique_bucket, webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_s3_sink import FlakyClient
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, JSON_LAYOUT, FlakyClient, big_audience
 from transforms.errors import ConflictError, SinkError
 from transforms.job import parse_job
 from transforms.pipeline import UNVERIFIED, run
@@ -190,7 +188,9 @@ def test_overwrite_false_in_a_race_is_refused_by_the_conditional_write(target: T
     assert target.pending() == []
 
 
-def test_resume_on_a_dropped_connection_lands_identical_bytes(target: Target, fault_server) -> None:
+def test_resume_on_a_dropped_connection_lands_identical_bytes(target: Target, fault_server,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("download_connections", "1")  # the single stream's resume (ranges: test_ranged_source)
     data = big_audience(200_000)
     url = fault_server.url("/drops", Script(body=data, etag='"v1"', cuts=[3_000_001, 9_000_000]))
     _, metadata_url = target.stage(b"")

@@ -1,4 +1,8 @@
-"""Resumable downloads over real HTTP on 127.0.0.1: drops, short bodies and objects that change."""
+"""Resumable downloads over real HTTP on 127.0.0.1: drops, short bodies and objects that change.
+
+These are the single stream's (``download_connections=1``, and the fallback of the ranged download);
+tests/test_ranged_source.py has the ranged download's own.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ import gzip
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.localstack import webhook_payload
-from tests.test_pipeline import big_audience
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, JSON_LAYOUT, big_audience
+
+
+@pytest.fixture(autouse=True)
+def single_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("download_connections", "1")
 
 
 def payload_with_data(stack: Stack, data_url: str, key: str) -> dict:

@@ -245,7 +245,7 @@ def test_functions(default: Stack) -> None:
         return function["Handler"], function["Timeout"], function["MemorySize"]
 
     assert shape(webhook) == ("handler/webhook.handle", 29, 1024)
-    assert shape(worker) == ("handler/worker.handle", 900, 2048)
+    assert shape(worker) == ("handler/worker.handle", 900, 3538)
     assert shape(jobs) == ("handler/jobs.handle", 10, 256)
     assert {f["Runtime"] for f in (webhook, worker, jobs)} == {"python3.12"}
     methods = {(m["Properties"]["HttpMethod"], m["Properties"]["ResourceId"]["Ref"]):
@@ -259,7 +259,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
     assert env == default.function("webhook")["Environment"]["Variables"]
     expected = {
         "s3_bucket_name": BUCKET, "column_types": "", "on_bad_value": "fail", "compression": "",
-        "row_group_mb": "64", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
+        "row_group_mb": "32", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
+        "download_connections": "8", "download_range_mb": "4",
         "sync_max_mb": "100", "kms_key_id": "", "encryption": "", "s3_key_prefix": "", "key_template": "",
         "overwrite": "true",
         "source_host_allowlist": "aws:s3", "max_columns": "500", "metadata_max_kb": "1024",

@@ -14,28 +14,12 @@ import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
+from tests.helpers import TYPED_COLUMN_TYPES as COLUMN_TYPES
+from tests.helpers import TYPED_DATA as DATA
+from tests.helpers import TYPED_LAYOUT as LAYOUT
 
-LAYOUT = json.dumps([
-    {"columnName": "identity_id", "dataType": "CHARACTER"},
-    {"columnName": "External ID", "dataType": "NUMERIC"},
-    {"columnName": "email", "dataType": "VARCHAR"},
-    {"columnName": "signup_date", "dataType": "DATE"},
-    {"columnName": "last_order_dttm", "dataType": "DATETIME"},
-    {"columnName": "order_total", "dataType": "NUMERIC"},
-    {"columnName": "score", "dataType": "Double"},
-    {"columnName": "visits", "dataType": "integer"},
-    {"columnName": "opted_in", "dataType": "BOOLEAN"},
-    {"columnName": "segment", "dataType": "GEOGRAPHY"},
-]).encode()
-COLUMN_TYPES = json.dumps({"External ID": "bigint", "order_total": "decimal(12,2)"})
-DATA = (
-    b'id-1,100001,ana@example.com,2021-03-04,2024-11-02 10:15:00,125.50,0.25,3,true,north\n'
-    b'id-2,100002,"o\'neil, jr@example.com",2019-12-31,2024-10-30 23:59:59.123,0.99,-1.5,0,N,"say ""hi"""\n'
-    b'id-3,100003,zo\xc3\xab@example.com,,2024-11-20T08:00:00,,,,,\n'
-    b'id-4,9007199254740993,"",2000-02-29,,1234567890.12,1e3,  12,Yes,"multi\nline"\n'
-)
 EXPECTED = {
     "identity_id": ["id-1", "id-2", "id-3", "id-4"],
     "external_id": [100001, 100002, 100003, 9007199254740993],  # beyond a double's exact range

@@ -5,32 +5,18 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
-import json
 import zlib
 from pathlib import Path
 
 import pytest
 from backports import zstd
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
+from tests.helpers import DATA, HEADER, JSON_LAYOUT
 from transforms.pipeline import UNVERIFIED
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
-JSON_LAYOUT = json.dumps([
-    {"columnName": "identity_id", "dataType": "CHARACTER"},
-    {"columnName": "external_id", "dataType": "NUMERIC"},
-    {"columnName": "email", "dataType": "CHARACTER"},
-    {"columnName": "signup_date", "dataType": "DATE"},
-]).encode()
-HEADER = b"identity_id,external_id,email,signup_date\n"
-# Quoted fields holding a comma, a doubled quote and a newline; UTF-8; an empty field; mixed quoting.
-DATA = (
-    b'0d4a-1,100001,ana@example.com,2021-03-04\n'
-    b'0d4a-2,100002,"o\'neil, jr@example.com",2019-12-31\n'
-    b'0d4a-3,100003,"say ""hi""\nthere",\n'
-    b'0d4a-4,100004,zo\xc3\xab@example.com,2024-11-20\n'
-)
 
 
 def run_webhook(stack: Stack, filename: str, data: bytes = DATA, layout: bytes = JSON_LAYOUT, **params: str):

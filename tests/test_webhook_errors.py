@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Response, Stack, api_gateway_event, invoke
 from tests.faultserver import EXPIRED_XML, Script
-from tests.localstack import webhook_payload
-from tests.test_webhook import DATA, JSON_LAYOUT
+from tests.helpers import DATA, JSON_LAYOUT
 
 
 def assert_error(response: Response, status: int, code: str, mentions: str) -> dict[str, Any]:

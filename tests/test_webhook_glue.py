@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 
+from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from tests.localstack import webhook_payload
-from tests.test_typed_formats import COLUMN_TYPES, DATA, LAYOUT
-
-
-@pytest.fixture
-def glue_database(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
-    name = stack.target.replace("-", "_")
-    boto3.client("glue").create_database(DatabaseInput={"Name": name})
-    monkeypatch.setenv("glue_database", name)
-    return name
+from tests.helpers import TYPED_COLUMN_TYPES as COLUMN_TYPES
+from tests.helpers import TYPED_DATA as DATA
+from tests.helpers import TYPED_LAYOUT as LAYOUT
 
 
 def land(stack: Stack, key: str):

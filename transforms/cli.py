@@ -20,13 +20,12 @@ from typing import Any
 
 from transforms.athena import FORMAT_NAMES, create_table_ddl, table_name
 from transforms.errors import ConnectorError, ValidationError
-from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.job import Job
 from transforms.keys import validate_key
 from transforms.layout import parse_layout
 from transforms.redact import redact_url, scrub
 from transforms.schema import build_schema, parse_overrides
-from transforms.settings import Settings
+from transforms.settings import BAD_VALUE_POLICIES, COLUMNAR_CODECS, Settings
 
 
 def _read(path: str) -> bytes:

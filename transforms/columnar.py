@@ -2,14 +2,21 @@
 
 Batches from the CSV reader are small (one per CSV block); they are gathered into row groups of
 ``row_group_bytes`` before writing, since Athena scans tens-of-MB row groups far better than
-thousands of tiny ones. Memory is bounded by one row group plus the S3 parts in flight.
+thousands of tiny ones. Memory is bounded by two row groups (one being written while the next is
+gathered) plus the S3 parts in flight.
+
+Every core: pyarrow parses CSV blocks on its own threads; the Parquet/ORC encoder (the costliest step)
+runs on a thread of its own while the next row group is read and converted; JSON Lines are built by
+pyarrow compute kernels, batches side by side on a pool. All of these release the GIL.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -20,6 +27,14 @@ import pyarrow.parquet as pq
 from transforms.errors import BadValueError
 from transforms.formats import Source, WriteContext, WriteReport
 from transforms.typed_csv import TypedCsvReader
+
+# jemalloc, handing freed pages back at once: the Arrow memory of a row group written is returned before
+# the next is gathered, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).
+try:
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
+    pa.jemalloc_set_decay_ms(0)
+except (NotImplementedError, pa.ArrowNotImplementedError):  # a build without jemalloc: keep the default
+    pass
 
 PARQUET_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "gzip", "none": "none"}
 ORC_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "zlib", "none": "uncompressed"}
@@ -38,6 +53,32 @@ def _row_groups(reader: TypedCsvReader, target_bytes: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending, reader.arrow_schema)
 
 
+class _Background:
+    """One write at a time on its own thread, so the next row group is read and converted meanwhile."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._pending: Future[Any] | None = None
+
+    def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.wait()
+        self._pending = self._pool.submit(function, *args, **kwargs)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+@contextmanager
+def _background() -> Iterator[_Background]:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="columnar-write")
+    try:
+        yield _Background(pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # never a write into a sink the caller aborts
+
+
 def _reader(source: Source, ctx: WriteContext) -> TypedCsvReader:
     return TypedCsvReader(source, ctx.schema, ctx.options.on_bad_value)  # type: ignore[arg-type]
 
@@ -50,8 +91,10 @@ def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRep
         compression=PARQUET_CODECS[ctx.options.compression or "snappy"],
         coerce_timestamps="ms", allow_truncated_timestamps=True, use_deprecated_int96_timestamps=False,
     )
-    for table in _row_groups(reader, ctx.options.row_group_bytes):
-        writer.write_table(table, row_group_size=table.num_rows)
+    with _background() as background:
+        for table in _row_groups(reader, ctx.options.row_group_bytes):
+            background.submit(writer.write_table, table, row_group_size=table.num_rows)
+        background.wait()
     writer.close()  # writes the footer; ParquetWriter does not close a sink it was handed
     return WriteReport(reader.rows, reader.bad_values)
 
@@ -89,45 +132,118 @@ def _orc_readable(table: pa.Table, rows_before: int, reader: TypedCsvReader, pol
 def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     reader = _reader(source, ctx)
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
-                           stripe_size=64 * 1024 * 1024)
+                           stripe_size=ctx.options.row_group_bytes)
     wrote = False
     rows = 0
-    for table in _row_groups(reader, ctx.options.row_group_bytes):
-        writer.write(_orc_readable(table, rows, reader, ctx.options.on_bad_value))
-        rows += table.num_rows
-        wrote = True
+    with _background() as background:
+        for table in _row_groups(reader, ctx.options.row_group_bytes):
+            # Checked here, in order (bad values are counted and the first is named), written there.
+            background.submit(writer.write, _orc_readable(table, rows, reader, ctx.options.on_bad_value))
+            rows += table.num_rows
+            wrote = True
+        background.wait()
     if not wrote:
         writer.write(reader.arrow_schema.empty_table())  # an empty audience still carries its schema
     writer.close()
     return WriteReport(reader.rows, reader.bad_values)
 
 
-def _json_value(type_: pa.DataType) -> Callable[[Any], str]:
-    """How one column's values are spelled in JSON for Athena's JSON SerDe (null is handled apart)."""
+_NULL = pa.scalar("null", pa.string())
+# JSON's escapes, as json.dumps(ensure_ascii=False) spells them: backslash first, so that the
+# backslashes added by the others are not doubled.
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
+            ("\b", "\\b"), ("\f", "\\f")]
+_CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
+_NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
+JSONL_CHUNK_BYTES = 4 * 1024 * 1024  # Arrow bytes per JSON Lines task: per-call costs are per batch
+_PLAIN_FLOAT_LIMIT = 1e16  # below this, Python's repr writes an integral float as digits and ".0"
+
+
+def _escaped(text: pa.Array) -> pa.Array:
+    """Each value's JSON string body, escaped like ``json.dumps(v, ensure_ascii=False)`` (no quotes)."""
+    if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        for raw, escaped in _ESCAPES:
+            text = pc.replace_substring(text, raw, escaped)
+        if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
+            for char in _CONTROL:
+                text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
+    return text
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _float_text(column: pa.Array) -> pa.Array:
+    """Floats as Python's repr spells them where it matters: an integral value keeps its ".0" (a
+    reader that infers types sees a float); others take Arrow's shortest round-trip text."""
+    floats = pc.cast(column, pa.float64())
+    text = pc.cast(column, pa.string())
+    integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(pc.abs(floats), _PLAIN_FLOAT_LIMIT))
+    if pc.any(integral).as_py():
+        digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
+                                             .cast(pa.string()), ".0", "")
+        text = pc.if_else(integral, digits, text)
+    return pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
+
+
+def _json_values(column: pa.Array) -> tuple[str, pa.Array, str]:
+    """(text before, each value spelled in JSON, text after): a string column without nulls leaves its
+    quotes to the surrounding literals, saving a pass; null is ``null``. No Python per value."""
+    type_ = column.type
     if pa.types.is_string(type_):
-        return lambda v: json.dumps(v, ensure_ascii=False)
-    if pa.types.is_boolean(type_):
-        return lambda v: "true" if v else "false"
-    if pa.types.is_integer(type_) or pa.types.is_decimal(type_):
-        return str  # a Decimal's str is an exact JSON number
-    if pa.types.is_floating(type_):
-        return lambda v: repr(v) if math.isfinite(v) else "null"
-    if pa.types.is_timestamp(type_):
-        return lambda v: '"' + v.isoformat(sep=" ", timespec="milliseconds") + '"'
-    return lambda v: '"' + v.isoformat() + '"'  # date
+        body = _escaped(column)
+        if column.null_count == 0:
+            return '"', body, '"'
+        spelled = _quoted(body)
+    elif pa.types.is_boolean(type_):
+        spelled = pc.if_else(column, "true", "false")
+    elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
+        spelled = pc.cast(column, pa.string())  # a decimal as Python's str(Decimal): an exact JSON number
+    elif pa.types.is_floating(type_):
+        spelled = _float_text(column)
+    else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
+        spelled = _quoted(pc.cast(column, pa.string()))
+    return "", pc.fill_null(spelled, _NULL), ""
+
+
+def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
+    """The batch as JSON Lines: one object per row, keys as in the Glue schema."""
+    pieces: list[Any] = []
+    literal = ""
+    for index, name in enumerate(batch.schema.names):
+        before, values, after = _json_values(batch.column(index))
+        pieces.append(literal + ("{" if index == 0 else ",") + json.dumps(name) + ":" + before)
+        pieces.append(values)
+        literal = after
+    pieces.append(literal + "}\n")
+    lines = pc.binary_join_element_wise(*pieces, "")
+    # A string array's values sit back to back in one buffer: that buffer is the batch's text.
+    offsets = memoryview(lines.buffers()[1]).cast("i")  # int32: one batch is far below 2 GiB of text
+    return memoryview(lines.buffers()[2])[offsets[lines.offset]:offsets[lines.offset + len(lines)]]
+
+
+def _chunks(reader: TypedCsvReader, target_bytes: int) -> Iterator[pa.RecordBatch]:
+    """The reader's batches gathered into batches of about ``target_bytes``."""
+    for table in _row_groups(reader, target_bytes):
+        yield from table.combine_chunks().to_batches()
 
 
 def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """One object per line with typed values and nulls as null, names as in the Glue schema."""
     reader = _reader(source, ctx)
-    keys = [json.dumps(name) + ":" for name in reader.arrow_schema.names]
-    spell = [_json_value(field.type) for field in reader.arrow_schema]
-    for batch in reader:
-        columns = [column.to_pylist() for column in batch.columns]
-        lines = []
-        for row in zip(*columns, strict=True):
-            parts = [key + ("null" if value is None else fmt(value))
-                     for key, fmt, value in zip(keys, spell, row, strict=True)]
-            lines.append("{" + ",".join(parts) + "}\n")
-        sink.write("".join(lines).encode("utf-8"))
+    workers = max(1, pa.cpu_count())
+    pending: deque[Future[bytes | memoryview]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="jsonl") as pool:
+        try:
+            for batch in _chunks(reader, JSONL_CHUNK_BYTES):
+                if batch.num_rows:
+                    pending.append(pool.submit(json_lines, batch))
+                while len(pending) > workers or (pending and pending[0].done()):
+                    sink.write(pending.popleft().result())
+            while pending:
+                sink.write(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
     return WriteReport(reader.rows, reader.bad_values)

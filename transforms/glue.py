@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from transforms.athena import (
     MANAGED_PARAMETERS,
     check_identifier,
@@ -23,21 +21,15 @@ from transforms.athena import (
     table_name,
     view_input,
 )
+from transforms.aws import translated
 from transforms.errors import CatalogError, ConfigurationError, ValidationError
 from transforms.schema import TypedSchema
 
 
 def _glue_call(what: str, call: Callable[..., Any], **kwargs: Any) -> Any:
     """Run one Glue call; turn its failure into a ``CatalogError`` naming ``what`` and Glue's code."""
-    try:
+    with translated(lambda f: CatalogError(f"Glue could not {what} ({f.code})", f.code, f.http_status)):
         return call(**kwargs)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "Unknown")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        raise CatalogError(f"Glue could not {what} ({code})", code, status) from None
-    except BotoCoreError as exc:  # no answer at all: endpoint unreachable, timeout, credentials
-        raise CatalogError(f"Glue could not {what} ({type(exc).__name__})", type(exc).__name__) from None
 
 
 def _put_table(glue: Any, database: str, wanted: dict[str, Any]) -> tuple[str, list[str]]:

@@ -15,10 +15,16 @@ from urllib.parse import urlsplit
 
 from transforms.allowlist import OriginPattern, check_source_url
 from transforms.errors import ValidationError
-from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.keys import target_key, template_values
 from transforms.schema import parse_overrides
-from transforms.settings import PROCESSING_MODES, Settings, choice, parse_bool
+from transforms.settings import (
+    BAD_VALUE_POLICIES,
+    COLUMNAR_CODECS,
+    PROCESSING_MODES,
+    Settings,
+    choice,
+    parse_bool,
+)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from transforms import SERVICE_NAME
+from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConflictError, ConnectorError, SinkError
 from transforms.formats import WriteContext, WriteOptions, format_for_key
 from transforms.glue import register_table
 from transforms.job import Job
 from transforms.layout import Layout, parse_layout
 from transforms.progress import Deadline, Progress, Snapshot
+from transforms.ranged_source import open_data
 from transforms.redact import redact_url
 from transforms.s3_sink import S3MultipartSink, s3_failure
 from transforms.schema import TypedSchema, build_schema
@@ -175,14 +176,10 @@ def refuse_existing(s3: Any, job: Job) -> None:
         return
     try:
         s3.head_object(Bucket=job.bucket, Key=job.key)
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except SDK_ERRORS as exc:
+        failure = aws_failure(exc)
+        if failure.http_status == 404 or failure.code in ("404", "NoSuchKey", "NotFound"):
             return
-        logger.warning("could not check whether the key exists; the conditional write will",
-                       extra={"error": s3_failure(exc, "check the key").message})
-        return
-    except BotoCoreError as exc:
         logger.warning("could not check whether the key exists; the conditional write will",
                        extra={"error": s3_failure(exc, "check the key").message})
         return
@@ -224,7 +221,8 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
     logger.info("streaming data", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                          "key": job.key, "format": fmt.name,
                                          "columns": len(layout.columns)})
-    with http.open(job.data_url, "data", deadline=deadline) as source:
+    with open_data(http, job.data_url, "data", settings.download_connections,
+                   settings.download_range_bytes, deadline=deadline) as source:
         source.on_read = Progress(source.content_length, progress_report or _log_progress, deadline=deadline,
                                   interval_s=settings.progress_interval_s)
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,

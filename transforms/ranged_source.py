@@ -1,0 +1,296 @@
+"""The data file over several connections at once: consecutive byte ranges, reassembled in order.
+
+One S3 connection carries roughly 50-90 MB/s; a Lambda function's network carries several times that
+over parallel connections (as s3transfer's downloads and AWS's S3 performance guidance rely on). So
+the data file is asked for as ranges of ``range_size`` bytes, ``connections`` of them in flight at a
+time, and handed to the formats as the same readable stream a single GET gives: nothing downstream
+knows.
+
+- The first request asks for the first range. Its ETag pins every later range (``If-Match``): an
+  object replaced mid-way answers 412, the same "changed while being read" error as a resumed single
+  stream. Its ``Content-Range`` gives the total length.
+- A server that ignores ``Range`` (200), or gives no ETag, no total length, or a ``Content-Encoding``
+  (ranges of an encoded body are not slices of the decoded one), gets today's single stream instead.
+- Each range is resumable on its own, as a single stream is: a dropped or short range is asked for
+  again from its last byte, a bounded number of times with backoff; then it is an error.
+- Memory is bounded: at most ``connections`` ranges are downloading or waiting, plus the one being
+  read, so ``(connections + 1) * range_size`` bytes whatever the file's size.
+- Every wait is bounded by ``read_timeout`` and the run's deadline, as a single stream's are (the
+  ``HttpSource`` primitives): each range's requests and resumes (``timeout_for``), each of its socket
+  reads (``set_read_timeout(read_wait)`` before one ``read1``, so a trickle cannot hold a read open),
+  each backoff, and the reader's wait for the next range. A trickling or silent range is stopped on the
+  deadline with a ``DeadlineError``, which reaches the reader and aborts the upload.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import urllib3
+from aws_lambda_powertools import Logger
+from urllib3.exceptions import HTTPError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from transforms import SERVICE_NAME
+from transforms.errors import SourceError
+from transforms.progress import Deadline
+from transforms.source import (
+    CHUNK_SIZE,
+    CONNECT_RETRIES,
+    CountedStream,
+    HttpSource,
+    SourceStream,
+    check_media,
+    check_whole,
+    set_read_timeout,
+)
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+WAIT_SLICE_S = 1.0  # while waiting for a range, the deadline is checked this often
+STALL_SLACK_S = 5.0  # on top of a fetcher's longest single wait (urllib3's retry backoffs, scheduling)
+
+
+def open_data(source: Any, url: str, file: str, connections: int, range_size: int,  # noqa: ANN201
+              deadline: Deadline | None = None):
+    """The data stream: ranged over ``connections`` when the source is HTTP(S) and more than one is
+    allowed, else whatever ``source.open`` gives (a single GET, a local file, standard input); every
+    network wait either way within ``deadline``."""
+    from transforms.local_source import LocalSource, is_url
+
+    http = source if isinstance(source, HttpSource) else None
+    if isinstance(source, LocalSource) and is_url(url):
+        http = source.http
+    if http is None or connections <= 1:
+        return source.open(url, file, deadline=deadline)
+    return open_ranged(http, url, file, connections=connections, range_size=range_size, deadline=deadline)
+
+
+@contextmanager
+def open_ranged(http: HttpSource, url: str, file: str, *, connections: int, range_size: int,
+                deadline: Deadline | None = None) -> Iterator[CountedStream]:
+    """Start the download; read it through the yielded stream (ranged, or a single GET as fallback)."""
+    try:
+        first = http._get(url, file, {"Range": f"bytes=0-{range_size - 1}"}, deadline)
+    except SourceError as exc:
+        if exc.upstream_status != 416:  # 416: an empty object has no first byte to ask for
+            raise
+        first = None
+    plan = None
+    if first is not None:
+        try:
+            if first.status == 200:  # the server ignored Range: checked as the plain GET it answered
+                check_whole(first, file)
+            else:
+                plan = _ranged_plan(first)
+                if plan is not None:
+                    check_media(first, file)  # a 206 of an error page is no more the file than a 200
+        except BaseException:
+            _discard(first)
+            raise
+    if first is not None and first.status == 200:  # today's stream
+        stream: CountedStream = SourceStream(http, url, file, first, deadline)
+    elif plan is None:
+        if first is not None:
+            _discard(first)
+        with http.open(url, file, deadline=deadline) as single:
+            yield single
+        return
+    else:
+        etag, total = plan
+        stream = RangedStream(http, url, file, first, etag=etag, total=total,  # type: ignore[arg-type]
+                              connections=connections, range_size=range_size, deadline=deadline)
+    try:
+        yield stream
+    finally:
+        stream.release()  # type: ignore[attr-defined]
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    response.close()
+    response.release_conn()
+
+
+def _ranged_plan(response: urllib3.BaseHTTPResponse) -> tuple[str, int] | None:
+    """(ETag, total length) when this 206 can pin and size a ranged download, else None."""
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range") or "")
+    etag = response.headers.get("ETag")
+    if response.status != 206 or not match or not etag or response.headers.get("Content-Encoding"):
+        return None
+    if int(match.group(1)) != 0:
+        return None
+    return etag, int(match.group(3))
+
+
+class RangedStream(CountedStream):
+    """Ranges fetched by a small thread pool, read back in order as one stream."""
+
+    def __init__(self, http: HttpSource, url: str, file: str, first: urllib3.BaseHTTPResponse, *,
+                 etag: str, total: int, connections: int, range_size: int,
+                 deadline: Deadline | None = None) -> None:
+        super().__init__(total)
+        self._http = http
+        self._url = url
+        self._file = file
+        self.etag = etag
+        self._range_size = range_size
+        self._deadline = deadline
+        # The longest any fetcher goes without a sign of life when nothing is wrong: one request's
+        # connection attempts and answer, one read, or the last backoff; a range silent for longer
+        # than that is stuck, and the reader stops waiting for it.
+        self._stall_limit = (http.read_timeout + (CONNECT_RETRIES + 1) * http.connect_timeout
+                             + http.backoff * 2 ** http.resume_attempts + STALL_SLACK_S)
+        self._last_activity = time.monotonic()
+        self._closed = threading.Event()
+        self._pool = ThreadPoolExecutor(connections, thread_name_prefix="range")
+        self._pending: deque[Future[list[bytes]]] = deque()
+        self._pieces: deque[bytes] = deque()
+        self._next_start = 0
+        self.resumes = 0  # across all ranges
+        self._submit(first)
+        for _ in range(connections - 1):
+            self._submit()
+
+    # -- consumer side (the formats' thread) -----------------------------------------------------------
+    def _next_piece(self, size: int) -> bytes:
+        while not self._pieces:
+            if not self._pending:
+                return b""
+            pieces = self._wait(self._pending.popleft())
+            self._submit()  # keep `connections` ranges downloading or waiting
+            self._pieces.extend(pieces)
+        piece = self._pieces.popleft()
+        if len(piece) > size:
+            self._pieces.appendleft(piece[size:])
+            piece = piece[:size]
+        return piece
+
+    def _wait(self, future: Future[list[bytes]]) -> list[bytes]:
+        """The range's bytes, waited for in slices: never past the deadline, never on a stuck range.
+
+        The fetchers bound their own waits; this bounds the reader's even if one of them were stuck.
+        ``on_read`` (progress, and the deadline's projection) is still called while a slow range arrives.
+        """
+        while True:
+            wait = WAIT_SLICE_S
+            if self._deadline is not None:
+                if self._deadline.expired():
+                    raise self._deadline.stop(f"waiting for the {self._file} file's next range, after "
+                                              f"{self.bytes_read} bytes",
+                                              {"file": self._file, "bytes_done": self.bytes_read})
+                wait = self._deadline.wait_bound(WAIT_SLICE_S)
+            try:
+                return future.result(timeout=max(wait, 0.001))
+            except TimeoutError:
+                if time.monotonic() - self._last_activity > self._stall_limit:
+                    raise SourceError(f"the {self._file} file's download stalled: no range made progress "
+                                      f"for {self._stall_limit:.0f} s, after {self.bytes_read} bytes",
+                                      self._file, timed_out=True) from None
+                if self.on_read is not None:
+                    self.on_read(0)
+
+    def release(self) -> None:
+        """Stop: ranges not started are dropped, running ones stop at their next piece."""
+        self._closed.set()
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pieces.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- producer side (the pool) ----------------------------------------------------------------------
+    def _submit(self, first: urllib3.BaseHTTPResponse | None = None) -> None:
+        start = self._next_start
+        assert self.content_length is not None
+        if start >= self.content_length:
+            return
+        end = min(start + self._range_size, self.content_length) - 1
+        self._next_start = end + 1
+        self._pending.append(self._pool.submit(self._fetch, start, end, first))
+
+    def _fetch(self, start: int, end: int, response: urllib3.BaseHTTPResponse | None) -> list[bytes]:
+        """Bytes ``start..end`` (inclusive), resumed from the last byte received when a connection drops.
+
+        Each read is one socket read (``read1``) whose wait is bounded by the read timeout and the
+        deadline: a trickle returns a few bytes at a time, and the deadline is checked between them.
+        """
+        pieces: list[bytes] = []
+        got, length, attempts = 0, end - start + 1, 0
+        self._last_activity = time.monotonic()  # every step below marks a sign of life
+        try:
+            while got < length:
+                if self._closed.is_set():
+                    raise SourceError(f"the {self._file} file's download was stopped", self._file)
+                self._check_deadline(start + got)
+                if response is None:
+                    response = self._request(start + got, end)
+                    self._last_activity = time.monotonic()
+                cause: Exception | None = None
+                try:
+                    set_read_timeout(response, self._http.read_wait(self._deadline))
+                    piece = response.read1(min(CHUNK_SIZE, length - got), decode_content=False)
+                except (ProtocolError, HTTPError, OSError) as exc:
+                    if self._deadline is not None and self._deadline.seconds_left() < 0.1:  # the wait ran out
+                        self._check_deadline(start + got, force=True)
+                    piece, cause = b"", exc
+                if piece:
+                    pieces.append(piece)
+                    got += len(piece)
+                    self._last_activity = time.monotonic()
+                    continue
+                # Dropped, or ended before the range did: ask again from here, a bounded number of times.
+                response.close()
+                response.release_conn()
+                response = None
+                attempts += 1
+                reason = type(cause).__name__ if cause else "range ended early"
+                if attempts > self._http.resume_attempts:
+                    raise SourceError(
+                        f"the {self._file} file's download broke off at byte {start + got} of "
+                        f"{self.content_length} (range {start}-{end}, {reason}, after {attempts - 1} "
+                        f"resumes)", self._file,
+                        timed_out=isinstance(cause, Urllib3Timeout | TimeoutError)) from None
+                self.resumes += 1
+                logger.warning("resuming range", extra={"file": self._file, "offset": start + got,
+                                                        "attempt": attempts, "reason": reason})
+                pause = self._http.backoff * 2 ** (attempts - 1)
+                if self._deadline is not None and self._deadline.seconds_left() <= pause:
+                    self._check_deadline(start + got, force=True, what="about to resume")
+                self._closed.wait(pause)  # a backoff that ends at once when the reader has stopped
+                self._last_activity = time.monotonic()
+        finally:
+            if response is not None:
+                if got < length:  # stopped mid-range: its connection is mid-body, never reusable
+                    response.close()
+                response.release_conn()
+        return pieces
+
+    def _check_deadline(self, offset: int, force: bool = False, what: str = "reading") -> None:
+        """Stop this range on the deadline (``force``: a wait ran into it, or a backoff would)."""
+        if self._deadline is not None and (force or self._deadline.expired()):
+            raise self._deadline.stop(f"{what} the {self._file} file's range at byte {offset}",
+                                      {"file": self._file, "bytes_done": self.bytes_read})
+
+    def _request(self, start: int, end: int) -> urllib3.BaseHTTPResponse:
+        response = self._http._get(self._url, self._file,
+                                   {"Range": f"bytes={start}-{end}", "If-Match": self.etag}, self._deadline)
+        expected = f"bytes {start}-{end}/{self.content_length}"
+        if response.status != 206 or response.headers.get("Content-Range") != expected:
+            response.close()
+            response.release_conn()
+            raise SourceError(f"the {self._file} file's server did not serve bytes {start}-{end} as asked "
+                              f"(HTTP {response.status})", self._file)
+        if response.headers.get("ETag") not in (None, self.etag):
+            response.close()
+            response.release_conn()
+            raise SourceError(f"the {self._file} file changed while being read", self._file,
+                              upstream_status=412)
+        return response
