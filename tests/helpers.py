@@ -160,3 +160,9 @@ EVERY_TYPE = {
 def every_type_schema() -> TypedSchema:
     layout = parse_layout(json.dumps([{"columnName": n, "dataType": "varchar"} for n in EVERY_TYPE]).encode())
     return build_schema(layout, EVERY_TYPE)
+
+
+def payload_with_data(stack: Stack, data_url: str, key: str) -> dict:
+    """A webhook whose data file is ``data_url`` (a fault server's, say) and whose layout is staged."""
+    _, metadata_url = stack.stage(b"", JSON_LAYOUT)
+    return webhook_payload(data_url, metadata_url, key)

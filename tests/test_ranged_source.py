@@ -16,9 +16,7 @@ import pytest
 from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.test_pipeline import big_audience
-from tests.test_source_resume import payload_with_data
-from tests.test_webhook import HEADER, JSON_LAYOUT
+from tests.helpers import HEADER, JSON_LAYOUT, big_audience, payload_with_data
 from transforms.ranged_source import RangedStream, open_ranged
 from transforms.source import HttpSource, SourceStream
 

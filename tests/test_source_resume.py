@@ -10,20 +10,14 @@ import gzip
 
 import pytest
 
-from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
-from tests.helpers import HEADER, JSON_LAYOUT, big_audience
+from tests.helpers import HEADER, big_audience, payload_with_data
 
 
 @pytest.fixture(autouse=True)
 def single_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("download_connections", "1")
-
-
-def payload_with_data(stack: Stack, data_url: str, key: str) -> dict:
-    _, metadata_url = stack.stage(b"", JSON_LAYOUT)
-    return webhook_payload(data_url, metadata_url, key)
 
 
 @pytest.mark.parametrize("key", ["resumed.csv", "resumed.csv.gz", "resumed.parquet"])
