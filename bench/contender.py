@@ -221,7 +221,7 @@ def main() -> int:
     # Imports and clients are part of a cold start, not of the transfer: made before the clock starts.
     run = CONTENDERS[spec["contender"]]()
     if spec["contender"] == "ours" and spec["key"].endswith((".parquet", ".orc", ".jsonl", ".jsonl.gz")):
-        import transforms.columnar  # noqa: F401 (a warm container has imported pyarrow already)
+        import transforms.formats.columnar  # noqa: F401 (a warm container has imported pyarrow already)
     profiler = None
     if os.environ.get("BENCH_PROFILE", "").strip() not in ("", "0"):
         import cProfile

@@ -48,12 +48,12 @@ class NullSink:
 
 def child(fmt: str, policy: str, bad: int) -> None:
     """One conversion, timed, in this (fresh) process: prints seconds, rows, bad values."""
-    import transforms.columnar  # noqa: F401 (imports are not part of the conversion)
+    import transforms.formats.columnar  # noqa: F401 (imports are not part of the conversion)
     from bench import data
-    from transforms.formats import WriteContext, WriteOptions, format_named
-    from transforms.layout import parse_layout
-    from transforms.local_source import LocalStream
-    from transforms.schema import build_schema
+    from transforms.ci360.layout import parse_layout
+    from transforms.formats.registry import WriteContext, WriteOptions, format_named
+    from transforms.schema.columns import build_schema
+    from transforms.sources.local import LocalStream
 
     lines = b"".join(data.rows(0, 40_000_000)).split(b"\n")[:ROWS]
     for n in range(bad):  # evenly spread, in the numeric column

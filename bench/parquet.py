@@ -2,9 +2,9 @@
 
 ``python -m bench.parquet`` (after ``python -m bench.run`` in ``make bench``). In one run, at 1x and 4x:
 
-- ``ours-pipeline``: the connector as deployed, ``transforms.pipeline.run``: the data file read from a
+- ``ours-pipeline``: the connector as deployed, ``transforms.jobs.pipeline.run``: the data file read from a
   presigned URL on the local S3 (bench/run.py's moto server), a ``.parquet`` key written to the same S3;
-- ``ours-core``: ``transforms.columnar.write_parquet`` from a local file object into a null sink that
+- ``ours-core``: ``transforms.formats.columnar.write_parquet`` from a local file object into a null sink that
   counts bytes (what the other contenders do: read a local file, write locally or nowhere);
 - ``limit``: pyarrow's own loop, ``open_csv`` with the same Arrow types (typed by the reader itself)
   into ``ParquetWriter`` (snappy, ms timestamps) with the same read options and row groups, null sink;
@@ -72,8 +72,8 @@ LABELS = {
 
 
 def typed_schema() -> Any:
-    from transforms.layout import parse_layout
-    from transforms.schema import build_schema
+    from transforms.ci360.layout import parse_layout
+    from transforms.schema.columns import build_schema
 
     return build_schema(parse_layout(data.metadata_json()), OVERRIDES)
 
@@ -127,7 +127,7 @@ def read_options(names: list[str]) -> Any:
     """What ``TypedCsvReader`` asks of pyarrow's reader, so that the limit parses exactly as ours."""
     import pyarrow.csv as pacsv
 
-    from transforms.typed_csv import BLOCK_SIZE
+    from transforms.formats.typed_csv import BLOCK_SIZE
 
     return (pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
             pacsv.ParseOptions(newlines_in_values=True))
@@ -141,8 +141,8 @@ class Limit:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        from transforms.arrow_types import arrow_type
-        from transforms.formats import WriteOptions
+        from transforms.formats.registry import WriteOptions
+        from transforms.schema.arrow import arrow_type
 
         self.pa, self.pacsv, self.pq = pa, pacsv, pq
         self.schema = typed_schema()
@@ -183,9 +183,9 @@ class OursCore:
     """``write_parquet`` as the pipeline calls it, on a plain local file object, into a null sink."""
 
     def __init__(self) -> None:
-        from transforms.columnar import write_parquet
-        from transforms.formats import WriteContext, WriteOptions
-        from transforms.layout import parse_layout
+        from transforms.ci360.layout import parse_layout
+        from transforms.formats.columnar import write_parquet
+        from transforms.formats.registry import WriteContext, WriteOptions
 
         self.write = write_parquet
         layout = parse_layout(data.metadata_json())
@@ -206,10 +206,10 @@ class OursPipeline:
     def __init__(self) -> None:
         from devstack.localstack import s3_client, webhook_payload
         from transforms import columnar  # noqa: F401  (imported on first use in a container: warm here)
-        from transforms.job import parse_job
-        from transforms.pipeline import run
+        from transforms.ci360.payload import parse_job
+        from transforms.jobs.pipeline import run
         from transforms.settings import Settings
-        from transforms.source import HttpSource
+        from transforms.sources.http import HttpSource
 
         self.run, self.parse_job, self.payload = run, parse_job, webhook_payload
         self.settings_from = Settings.from_env
@@ -579,8 +579,8 @@ def report(runs: list[Run], items: list[Input], started: dt.datetime, seconds: f
         if os.environ.get(name):
             settings.append(f"{name}={os.environ[name]}")
     types = ", ".join(f"{f.name} {f.type}" for f in typed_schema().fields)
-    from transforms.formats import WriteOptions
-    from transforms.typed_csv import BLOCK_SIZE
+    from transforms.formats.registry import WriteOptions
+    from transforms.formats.typed_csv import BLOCK_SIZE
 
     block_mib, group_mib = BLOCK_SIZE / (1 << 20), WriteOptions().row_group_bytes / (1 << 20)
     return "\n".join([
@@ -618,7 +618,7 @@ def report(runs: list[Run], items: list[Input], started: dt.datetime, seconds: f
         "",
         "What each contender does:",
         "",
-        "- ours, core: `transforms.columnar.write_parquet(open(csv, 'rb'), NullSink(), ctx)`: "
+        "- ours, core: `transforms.formats.columnar.write_parquet(open(csv, 'rb'), NullSink(), ctx)`: "
         f"`TypedCsvReader` (pyarrow `open_csv` on the Python file object, every column as text, "
         f"{block_mib:g} MiB blocks, `newlines_in_values=True`, then one `pyarrow.compute` conversion per "
         f"column and batch) and `ParquetWriter` (snappy, INT64 MILLIS) with batches gathered into row groups "
@@ -626,7 +626,7 @@ def report(runs: list[Run], items: list[Input], started: dt.datetime, seconds: f
         "- pyarrow limit: `open_csv(path)` (native file reads) with the same read and parse options and "
         "`column_types` set to the same Arrow types, so the reader converts while it parses; the same "
         "writer options and the same row groups (pyarrow's own loop, with our block size and row groups).",
-        "- ours, end to end: `transforms.pipeline.run` for a webhook payload (`s3_filename` "
+        "- ours, end to end: `transforms.jobs.pipeline.run` for a webhook payload (`s3_filename` "
         "`*.parquet`, `column_types` as above), reading the data file from a presigned URL on the local S3 "
         "(moto via bench/s3server.py, a separate process on the same 2 cores: its CPU is in Details) and "
         "writing the object there by multipart upload; deployment settings at their defaults.",

@@ -369,7 +369,7 @@ def main() -> int:
     shutil.rmtree(TMP_DIR, ignore_errors=True)
     TMP_DIR.mkdir(parents=True)
     subprocess.run([sys.executable, "-c", "import bench.contender, boto3, urllib3, handler.webhook, "
-                    "transforms.columnar"], cwd=ROOT, check=True,
+                    "transforms.formats.columnar"], cwd=ROOT, check=True,
                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)})
     runs: list[Run] = []
     sizes: dict[str, int] = {}

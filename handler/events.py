@@ -1,5 +1,5 @@
 """What API Gateway (REST, Lambda proxy) and the Lambda runtime hand a function, beyond the payload
-(which ``transforms.delivery`` decodes, for the CLI's replay as well)."""
+(which ``transforms.ci360.delivery`` decodes, for the CLI's replay as well)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from handler.events import request_id
 from handler.responses import error_response, respond, unexpected_response
 from handler.runtime import aws_client, logger
 from transforms.errors import ConfigurationError, ConnectorError, NotFoundError, ValidationError
-from transforms.job_store import JobStore
+from transforms.jobs.store import JobStore
 from transforms.settings import Settings
 
 

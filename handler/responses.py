@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from transforms.errors import ConnectorError
-from transforms.outcome import Outcome
+from transforms.jobs.outcome import Outcome
 
 if TYPE_CHECKING:  # GET /jobs loads this module and none of the job's parsing
-    from transforms.job import Job
+    from transforms.ci360.payload import Job
 
 _JSON = {"Content-Type": "application/json"}
 

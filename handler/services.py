@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from handler.runtime import aws_client, s3_client
-from transforms.services import Services
+from transforms.jobs.services import Services
 from transforms.settings import Settings
-from transforms.source import HttpSource
+from transforms.sources.http import HttpSource
 
 
 @lru_cache(maxsize=4)

@@ -8,11 +8,11 @@ from handler.events import request_id
 from handler.responses import error_response, outcome_response, unexpected_response
 from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
-from transforms.delivery import webhook_payload
-from transforms.dispatch import handle_job
+from transforms.ci360.delivery import webhook_payload
+from transforms.ci360.payload import parse_job
 from transforms.errors import ConnectorError
-from transforms.job import parse_job
-from transforms.progress import Deadline
+from transforms.jobs.dispatch import handle_job
+from transforms.jobs.progress import Deadline
 from transforms.settings import Settings
 
 SYNC_MARGIN_S = 3.0  # API Gateway answers at ~29 s whatever the function does; abort just before

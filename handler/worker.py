@@ -13,10 +13,10 @@ from typing import Any
 
 from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
-from transforms.dispatch import job_from_message
 from transforms.errors import ConnectorError, is_transient
-from transforms.landing import AlreadyRunning, land
-from transforms.progress import Deadline
+from transforms.jobs.dispatch import job_from_message
+from transforms.jobs.landing import AlreadyRunning, land
+from transforms.jobs.progress import Deadline
 from transforms.settings import Settings
 
 

@@ -13,9 +13,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from devstack.localstack import webhook_payload
-from transforms.job import parse_job
-from transforms.layout import parse_layout
-from transforms.schema import TypedSchema, build_schema
+from transforms.ci360.layout import parse_layout
+from transforms.ci360.payload import parse_job
+from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings
 
 if TYPE_CHECKING:

@@ -217,7 +217,7 @@ import handler.webhook
 csv_path = time.perf_counter() - started
 csv_pyarrow = "pyarrow" in sys.modules
 started = time.perf_counter()
-import transforms.columnar
+import transforms.formats.columnar
 parquet_extra = time.perf_counter() - started
 print(json.dumps({"csv": csv_path, "csv_pyarrow": csv_pyarrow, "parquet_extra": parquet_extra,
                   "modules": len(sys.modules)}))
@@ -225,8 +225,8 @@ print(json.dumps({"csv": csv_path, "csv_pyarrow": csv_pyarrow, "parquet_extra": 
 
 
 def import_times(python: str, path: list[Path], runs: int = 9) -> dict[str, Any]:
-    """Cold-process import times: ``handler.webhook`` (the CSV path), then ``transforms.columnar`` on top
-    (what a Parquet/ORC target adds). One fresh interpreter per run; the medians and the first run."""
+    """Cold-process import times: ``handler.webhook`` (the CSV path), then ``transforms.formats.columnar``
+    on top (what a Parquet/ORC target adds). One fresh interpreter per run; the medians and the first run."""
     samples: list[dict[str, Any]] = []
     for _ in range(runs):
         completed = isolated(python, IMPORT_TIMER, path)
@@ -323,11 +323,11 @@ def report(packaged: Packaged) -> int:
     print(f"{python}: import times over {times['runs']} fresh processes (median; first run):")
     print(f"  handler.webhook (CSV path):  {times['csv_ms']:.0f} ms; {times['first_csv_ms']:.0f} ms"
           f"  (pyarrow imported: {times['csv_imports_pyarrow']})")
-    print(f"  + transforms.columnar (Parquet path): {times['parquet_ms']:.0f} ms; "
+    print(f"  + transforms.formats.columnar (Parquet path): {times['parquet_ms']:.0f} ms; "
           f"{times['first_parquet_ms']:.0f} ms (pyarrow adds {times['parquet_extra_ms']:.0f} ms)")
     for label, code in (("handler.webhook", "import handler.webhook"),
-                        ("transforms.columnar after handler.webhook",
-                         "import handler.webhook\nimport transforms.columnar")):
+                        ("transforms.formats.columnar after handler.webhook",
+                         "import handler.webhook\nimport transforms.formats.columnar")):
         rows = import_breakdown(python, [root], code)
         print(f"  -X importtime, {label}: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in rows))
     without = packaged.out / "var-task-no-bytecode"

@@ -8,9 +8,9 @@ import json
 import pyarrow as pa
 import pytest
 
-from transforms.arrow_types import converter
-from transforms.layout import parse_layout
-from transforms.schema import build_schema
+from transforms.ci360.layout import parse_layout
+from transforms.schema.arrow import converter
+from transforms.schema.columns import build_schema
 
 
 def timestamps(*texts: str | None) -> list[dt.datetime | None]:

@@ -153,11 +153,11 @@ def test_repeated_webhook_with_a_timestamp_key_lands_once(async_stack: AsyncStac
     """The key renders differently on the second call; the landing is still the first one."""
     import datetime as dt
 
-    import transforms.job
+    import transforms.ci360.payload
 
     start = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
     times = iter([start, start + dt.timedelta(seconds=7)])
-    monkeypatch.setattr(transforms.job, "utc_now", lambda: next(times))
+    monkeypatch.setattr(transforms.ci360.payload, "utc_now", lambda: next(times))
     payload, first = webhook(async_stack.stack, "runs/{timestamp}.csv", processing_mode="sync")
     second = invoke(api_gateway_event(payload))
     assert first.status == second.status == 200

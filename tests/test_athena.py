@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.helpers import every_type_schema
-from transforms.athena import (
+from transforms.catalog.athena import (
     FORMAT_NAMES,
     create_table_ddl,
     partition_input,
@@ -147,7 +147,7 @@ def test_refusals(kwargs: dict, message: str) -> None:
 
 
 def test_every_registered_output_format_has_a_table_format() -> None:
-    from transforms.formats import registered_formats
+    from transforms.formats.registry import registered_formats
 
     assert {fmt.name for fmt in registered_formats()} <= set(FORMAT_NAMES)
 
@@ -178,7 +178,7 @@ def test_parquet_ddl_matches_what_pyarrow_writes() -> None:
     """Write the schema as the Parquet writer does and read the file's types back as Athena's."""
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    from transforms.arrow_types import arrow_type
+    from transforms.schema.arrow import arrow_type
 
     schema = every_type_schema()
     arrow_schema = pa.schema([(f.name, arrow_type(f.type)) for f in schema.fields])
@@ -213,6 +213,6 @@ def test_parquet_ddl_matches_what_pyarrow_writes() -> None:
 
 
 def test_athena_module_imports_neither_boto3_nor_pyarrow() -> None:
-    code = ("import sys, transforms.athena; "
+    code = ("import sys, transforms.catalog.athena; "
             "sys.exit(sorted({'boto3', 'botocore', 'pyarrow'} & set(sys.modules)) != [])")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

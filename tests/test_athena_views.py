@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from tests.helpers import every_type_schema
-from transforms.athena import create_table_ddl, table_input, typed_view_sql, view_input
-from transforms.glue import register_table
+from transforms.catalog.athena import create_table_ddl, table_input, typed_view_sql, view_input
+from transforms.catalog.glue import register_table
 
 # Every column of every_type_schema() as text, and what the view must make of it. Garbage reads
 # NULL in every type: a query over the view never fails, whatever CI360 sent.

@@ -10,11 +10,11 @@ import random
 import pyarrow as pa
 import pytest
 
+from transforms.ci360.layout import parse_layout
 from transforms.errors import BadValueError
-from transforms.layout import parse_layout
-from transforms.local_source import LocalStream
-from transforms.schema import build_schema
-from transforms.typed_csv import TypedCsvReader
+from transforms.formats.typed_csv import TypedCsvReader
+from transforms.schema.columns import build_schema
+from transforms.sources.local import LocalStream
 
 LAYOUT = json.dumps([{"columnName": "id", "dataType": "NUMERIC"}, {"columnName": "n", "dataType": "NUMERIC"},
                      {"columnName": "day", "dataType": "DATE"}, {"columnName": "ok", "dataType": "BOOLEAN"}])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.cli import main
+from transforms.cli.main import main
 
 METADATA = json.dumps([
     {"columnName": "Customer ID", "dataType": "NUMERIC"},

@@ -22,9 +22,9 @@ import pytest
 from devstack.localstack import unique_bucket, webhook_payload
 from tests.conftest import Stack, api_gateway_event
 from tests.helpers import DATA, HEADER, JSON_LAYOUT, big_audience
-from transforms.cli import main
-from transforms.progress import Snapshot
-from transforms.progress_bar import ProgressBar, human_bytes
+from transforms.cli.main import main
+from transforms.cli.progress_bar import ProgressBar, human_bytes
+from transforms.jobs.progress import Snapshot
 
 SIGNATURE = "X-Amz-Signature"
 

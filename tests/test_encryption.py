@@ -18,7 +18,7 @@ import pytest
 from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from transforms.errors import ConfigurationError
-from transforms.pipeline import encryption
+from transforms.jobs.pipeline import encryption
 from transforms.settings import Settings
 
 LAYOUT = json.dumps([

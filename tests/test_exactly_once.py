@@ -321,9 +321,9 @@ def test_a_landing_whose_job_record_cannot_be_updated_is_not_lost(deployment: De
 def test_a_succeeded_record_is_never_reopened_even_by_a_racing_duplicate(deployment: Deployment) -> None:
     """The store's own guarantee (a conditional write), for a duplicate that read the record just before
     the first delivery finished: marking it running or failed afterwards changes nothing."""
-    from transforms.dispatch import job_from_message
     from transforms.errors import SourceError
-    from transforms.job_store import JobStore
+    from transforms.jobs.dispatch import job_from_message
+    from transforms.jobs.store import JobStore
 
     payload = deployment.payload("raced.csv", processing_mode="async")
     assert deployment.webhook(payload).status == 202

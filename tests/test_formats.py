@@ -4,7 +4,8 @@ import io
 
 import pytest
 
-from transforms.formats import (
+from transforms.ci360.layout import parse_layout
+from transforms.formats.registry import (
     Format,
     WriteContext,
     WriteOptions,
@@ -13,8 +14,7 @@ from transforms.formats import (
     register,
     registered_formats,
 )
-from transforms.layout import parse_layout
-from transforms.schema import build_schema
+from transforms.schema.columns import build_schema
 
 
 @pytest.mark.parametrize(("key", "name"), [
@@ -27,7 +27,7 @@ def test_format_is_chosen_by_extension(key: str, name: str) -> None:
 
 
 def test_a_registered_format_slots_in_and_the_longest_suffix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.formats as formats
+    import transforms.formats.registry as formats
 
     # Registered into a copy of the registry, which monkeypatch puts back: the shared one is never touched.
     monkeypatch.setattr(formats, "_REGISTRY", registered_formats())

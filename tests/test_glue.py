@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from transforms.catalog.glue import register_table
+from transforms.ci360.layout import parse_layout
 from transforms.errors import CatalogError, ConfigurationError
-from transforms.glue import register_table
-from transforms.layout import parse_layout
-from transforms.schema import TypedSchema, build_schema
+from transforms.schema.columns import TypedSchema, build_schema
 
 LAYOUT = parse_layout(json.dumps([
     {"columnName": "Customer ID", "dataType": "NUMERIC"},

@@ -163,7 +163,7 @@ def test_a_trickle_within_the_read_timeout_is_stopped_by_the_read_timeout_withou
     """Outside Lambda (the CLI) there is no deadline: a source silent for longer than read_timeout
     fails as a timeout on that one read, not after the whole piece."""
     from transforms.errors import SourceError
-    from transforms.source import HttpSource
+    from transforms.sources.http import HttpSource
 
     url = fault_server.url("/quiet", Script(body=b"x" * 100, trickle=(10, 5.0)))
     started = time.monotonic()
@@ -175,8 +175,8 @@ def test_a_trickle_within_the_read_timeout_is_stopped_by_the_read_timeout_withou
 
 def test_schema_building_is_linear_in_colliding_names() -> None:
     """24,000 distinct names that all normalise to ``a_`` (a 100 KB layout) took 44 s."""
-    from transforms.layout import parse_layout
-    from transforms.schema import build_schema
+    from transforms.ci360.layout import parse_layout
+    from transforms.schema.columns import build_schema
 
     header = ",".join("a" + chr(0x4E00 + i) for i in range(24_000)).encode()
     layout = parse_layout(header, max_columns=30_000)
@@ -204,7 +204,7 @@ def test_a_layout_over_the_column_limit_is_a_422(stack: Stack, monkeypatch) -> N
 
 
 def test_the_default_column_limit_refuses_one_column_more(stack: Stack) -> None:
-    from transforms.layout import MAX_COLUMNS
+    from transforms.ci360.layout import MAX_COLUMNS
 
     data_url, metadata_url = stack.stage(b"1\n", _wide_layout(MAX_COLUMNS + 1))
     response = invoke(api_gateway_event(webhook_payload(data_url, metadata_url, "wide.orc")))
@@ -381,8 +381,8 @@ def _settings(**env: str) -> Any:
     "vpce-0a1b-c2d3.execute-api.us-east-1.vpce.amazonaws.com", "ec2-3-4-5-6.compute-1.amazonaws.com",
     "s3.x.execute-api.us-east-1.amazonaws.com", "s3.amazonaws.com.evil.example"])
 def test_the_default_allowlist_admits_only_s3_hostnames(host: str) -> None:
+    from transforms.ci360.payload import parse_job
     from transforms.errors import ValidationError
-    from transforms.job import parse_job
 
     payload = webhook_payload(f"https://{host}/d?X-Amz-Signature=x", "https://b.s3.amazonaws.com/m", "o.csv")
     with pytest.raises(ValidationError, match="presignedUrls.dataFile"):
@@ -395,7 +395,7 @@ def test_the_default_allowlist_admits_only_s3_hostnames(host: str) -> None:
     "b-1.s3.dualstack.ap-southeast-2.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
     "b-1.s3.cn-north-1.amazonaws.com.cn", "s3-fips.us-gov-west-1.amazonaws.com"])
 def test_the_default_allowlist_admits_s3_in_every_style(host: str) -> None:
-    from transforms.job import parse_job
+    from transforms.ci360.payload import parse_job
 
     job = parse_job(webhook_payload(f"https://{host}/b/d?X-Amz-Signature=x", f"https://{host}/b/m", "o.csv"),
                     _settings())
@@ -478,7 +478,7 @@ def test_memory_stays_under_the_function_memory_at_the_column_limit(stack: Stack
     import subprocess
     import sys
 
-    from transforms.layout import MAX_COLUMNS
+    from transforms.ci360.layout import MAX_COLUMNS
 
     columns, rows = MAX_COLUMNS, 30000  # ORC plateaus here (607 MB at 90,000 rows)
     line = ",".join(str(i * 7) if i % 2 else f"v{i}" for i in range(columns)).encode() + b"\n"
@@ -526,7 +526,7 @@ def test_a_wide_result_is_bounded_in_the_job_record_and_the_idempotency_record(
         async_stack: AsyncStack) -> None:
     """The widest layout allowed, with the longest names allowed: the result would be about 400 KB, the
     size of a DynamoDB item; it is stored cut to 64 KB, and a repeated call gets the same answer."""
-    from transforms.layout import MAX_COLUMNS, MAX_NAME_CHARS
+    from transforms.ci360.layout import MAX_COLUMNS, MAX_NAME_CHARS
 
     stack = async_stack.stack
     row = ",".join(str(i) for i in range(MAX_COLUMNS)).encode() + b"\n"

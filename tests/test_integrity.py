@@ -22,12 +22,12 @@ from devstack.localstack import SeaweedServer, pending_uploads, unique_bucket, w
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.helpers import HEADER, JSON_LAYOUT
 from tests.s3proxy import WRONG_CRC32, ChecksumProxy
+from transforms.ci360.payload import parse_job
 from transforms.errors import ConfigurationError, IntegrityError, is_transient
-from transforms.job import parse_job
-from transforms.pipeline import UNVERIFIED, run
-from transforms.s3_sink import S3MultipartSink
+from transforms.jobs.pipeline import UNVERIFIED, run
 from transforms.settings import Settings
-from transforms.source import HttpSource
+from transforms.sinks.s3 import S3MultipartSink
+from transforms.sources.http import HttpSource
 
 MIB = 1024 * 1024
 SIZES = {"put": 3 * MIB, "multipart": 12 * MIB}

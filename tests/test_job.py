@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from transforms.ci360.payload import parse_job
 from transforms.errors import ConfigurationError, ValidationError
-from transforms.job import parse_job
 from transforms.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples

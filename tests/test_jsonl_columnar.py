@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.columnar import json_lines
+from transforms.formats.columnar import json_lines
 
 TRICKY = ["plain", "", 'quote " inside', "back\\slash", "new\nline", "cr\rlf\r\n", "tab\t", "\b\f",
           "\x00\x01\x1f\x7f", "ünïcødé ✓ 😀", "\u2028\u2029", '\\"', "\\n", "o'neil, jr", None]

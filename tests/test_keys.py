@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from transforms.ci360.keys import validate_key
 from transforms.errors import ValidationError
-from transforms.keys import validate_key
 
 
 @pytest.mark.parametrize("key", ["a.csv", "dir/sub/a.csv.gz", "dt=2026-11-23/x.parquet", "ünï cödé.csv",

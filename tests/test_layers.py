@@ -34,10 +34,10 @@ from transforms.errors import (
     ValidationError,
     is_transient,
 )
-from transforms.job_store import JobStore
-from transforms.landing import Guard
-from transforms.outcome import Outcome
-from transforms.progress import Deadline
+from transforms.jobs.landing import Guard
+from transforms.jobs.outcome import Outcome
+from transforms.jobs.progress import Deadline
+from transforms.jobs.store import JobStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,17 +52,18 @@ def loaded_after(statement: str) -> set[str]:
 
 def test_get_jobs_loads_what_reading_a_record_needs_and_not_the_landing_stack() -> None:
     modules = loaded_after("import handler.jobs")
-    assert {"handler.jobs", "transforms.job_store", "boto3"} <= modules  # it did load, and its reader
-    landing_stack = {"pyarrow", "transforms.pipeline", "transforms.landing", "transforms.dispatch",
-                     "transforms.source", "transforms.s3_sink", "transforms.columnar", "transforms.typed_csv",
-                     "transforms.glue", "transforms.athena", "transforms.job", "handler.services",
+    assert {"handler.jobs", "transforms.jobs.store", "boto3"} <= modules  # it did load, and its reader
+    landing_stack = {"pyarrow", "transforms.jobs.pipeline", "transforms.jobs.landing",
+                     "transforms.jobs.dispatch", "transforms.sources.http", "transforms.sinks.s3",
+                     "transforms.formats.columnar", "transforms.formats.typed_csv", "transforms.catalog.glue",
+                     "transforms.catalog.athena", "transforms.ci360.payload", "handler.services",
                      "aws_lambda_powertools.utilities.idempotency"}
     assert modules & landing_stack == set()
 
 
 def test_the_core_and_its_command_line_load_no_handler_module() -> None:
-    modules = loaded_after("import transforms.cli, transforms.dispatch, transforms.landing")
-    assert "transforms.dispatch" in modules
+    modules = loaded_after("import transforms.cli.main, transforms.jobs.dispatch, transforms.jobs.landing")
+    assert "transforms.jobs.dispatch" in modules
     assert {m for m in modules if m == "handler" or m.startswith("handler.")} == set()
 
 

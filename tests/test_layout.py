@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from transforms.ci360.layout import Column, parse_layout
 from transforms.errors import LayoutError
-from transforms.layout import Column, parse_layout
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.records import QuotedLineBreaks, RecordCounter
+from transforms.formats.records import QuotedLineBreaks, RecordCounter
 
 
 def expected_count(data: bytes) -> int:

@@ -137,7 +137,7 @@ def test_handlers_import_from_the_artifact_on_the_runtime_python(python312: str,
     assert report["outside"] == []
     assert report["pyarrow"] is False, "pyarrow must load only when a target needs it"
     # The typed formats' compiled wheels load too, pyarrow's filesystems stripped or not.
-    code = ("import transforms.columnar, pyarrow.parquet, pyarrow.orc, pyarrow.fs, pyarrow.compute\n"
+    code = ("import transforms.formats.columnar, pyarrow.parquet, pyarrow.orc, pyarrow.fs, pyarrow.compute\n"
             "from backports import zstd\n" + MODULE_ORIGINS.format(n=1))
     assert run_isolated(python312, runtime_path, code)["outside"] == []
 
@@ -226,7 +226,7 @@ def test_the_sample_webhook_lands_through_the_artifact(python312: str, runtime_p
 SINK_CALLS = """
 import base64, json, zlib, botocore, botocore.session
 from botocore.stub import Stubber
-from transforms.s3_sink import S3MultipartSink
+from transforms.sinks.s3 import S3MultipartSink
 
 session = botocore.session.get_session()
 s3 = session.create_client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
@@ -283,7 +283,7 @@ def counting(self, data, path, **kwargs):
     compiled.append(path)
     return original(self, data, path, **kwargs)
 external.SourceLoader.source_to_code = counting
-import handler.webhook, handler.worker, handler.jobs, transforms.columnar
+import handler.webhook, handler.worker, handler.jobs, transforms.formats.columnar
 root = sys.path[0]
 ours = [p for p in compiled if p.startswith(root)]
 print(json.dumps({"compiled": ours, "dont_write": sys.dont_write_bytecode}))

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from transforms.parallel_gzip import ParallelGzipWriter
+from transforms.formats.parallel_gzip import ParallelGzipWriter
 
 
 def single_member(blob: bytes) -> bytes:

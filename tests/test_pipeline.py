@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import Stack
 from tests.helpers import HEADER, FlakyClient, big_audience, job_for
 from transforms.errors import SinkError
-from transforms.pipeline import run
-from transforms.source import HttpSource
+from transforms.jobs.pipeline import run
+from transforms.sources.http import HttpSource
 
 
 @pytest.mark.parametrize("filename", ["disk.csv", "disk.csv.gz", "disk.csv.zst", "disk.csv.bz2"])

@@ -5,9 +5,9 @@ import pytest
 from tests.conftest import Stack
 from tests.helpers import big_audience, job_for
 from transforms.errors import DeadlineError
-from transforms.pipeline import run
-from transforms.progress import Deadline, Progress, Snapshot
-from transforms.source import HttpSource
+from transforms.jobs.pipeline import run
+from transforms.jobs.progress import Deadline, Progress, Snapshot
+from transforms.sources.http import HttpSource
 
 
 class FakeClock:

@@ -22,11 +22,9 @@ from devstack.localstack import closed_port
 from handler.responses import status_for
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
-from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
-from transforms.delivery import webhook_payload as decode_event
-from transforms.errors import ConnectorError
-from transforms.job import Job, parse_job
-from transforms.keys import (
+from transforms.ci360.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
+from transforms.ci360.delivery import webhook_payload as decode_event
+from transforms.ci360.keys import (
     PLACEHOLDERS,
     check_key_template,
     check_prefix,
@@ -36,8 +34,10 @@ from transforms.keys import (
     template_values,
     validate_key,
 )
-from transforms.layout import Column, Layout, parse_layout
-from transforms.schema import build_schema, normalise_name, parse_overrides
+from transforms.ci360.layout import Column, Layout, parse_layout
+from transforms.ci360.payload import Job, parse_job
+from transforms.errors import ConnectorError
+from transforms.schema.columns import build_schema, normalise_name, parse_overrides
 from transforms.settings import Settings
 
 SAMPLE = json.loads((Path(__file__).resolve().parent / "fixtures" / "ci360" / "webhook.json").read_text())

@@ -17,8 +17,8 @@ from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.helpers import HEADER, JSON_LAYOUT, big_audience, payload_with_data
-from transforms.ranged_source import RangedStream, open_ranged
-from transforms.source import HttpSource, SourceStream
+from transforms.sources.http import HttpSource, SourceStream
+from transforms.sources.ranged import RangedStream, open_ranged
 
 MIB = 1024 * 1024
 

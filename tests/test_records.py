@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from transforms.records import RecordCounter
+from transforms.formats.records import RecordCounter
 
 CASES = [
     b"",

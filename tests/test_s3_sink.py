@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import Stack
 from tests.helpers import FlakyClient
 from transforms.errors import SinkError
-from transforms.s3_sink import S3MultipartSink
+from transforms.sinks.s3 import S3MultipartSink
 
 MIB = 1024 * 1024
 

@@ -17,14 +17,21 @@ from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.helpers import DATA, HEADER, JSON_LAYOUT
-from transforms.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
+from transforms.ci360.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
+from transforms.ci360.keys import (
+    check_key_template,
+    check_prefix,
+    key_safe,
+    render,
+    target_key,
+    template_values,
+)
+from transforms.ci360.payload import parse_job
 from transforms.errors import ConflictError, SinkError, ValidationError
-from transforms.job import parse_job
-from transforms.keys import check_key_template, check_prefix, key_safe, render, target_key, template_values
-from transforms.pipeline import run
-from transforms.s3_sink import S3MultipartSink
+from transforms.jobs.pipeline import run
 from transforms.settings import Settings
-from transforms.source import HttpSource
+from transforms.sinks.s3 import S3MultipartSink
+from transforms.sources.http import HttpSource
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"
 FIELD = "presignedUrls.dataFile"
@@ -288,7 +295,7 @@ def test_parse_job_renders_with_the_injected_clock_and_the_settings() -> None:
 
 
 def test_templated_key_through_the_handler(stack: Stack, monkeypatch) -> None:
-    monkeypatch.setattr("transforms.job.utc_now", lambda: CLOCK)
+    monkeypatch.setattr("transforms.ci360.payload.utc_now", lambda: CLOCK)
     monkeypatch.setenv("s3_key_prefix", "landing/")
     monkeypatch.setenv("key_template", "ci360/{taskName}/dt={date}/{s3_filename}")
     data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)

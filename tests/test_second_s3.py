@@ -31,12 +31,12 @@ from devstack.localstack import MotoServer, pending_uploads, s3_client, stage, u
 from tests.conftest import api_gateway_event, invoke
 from tests.faultserver import Script
 from tests.helpers import HEADER, JSON_LAYOUT, FlakyClient, big_audience
+from transforms.ci360.payload import parse_job
 from transforms.errors import ConflictError, SinkError
-from transforms.job import parse_job
-from transforms.pipeline import UNVERIFIED, run
-from transforms.s3_sink import S3MultipartSink
+from transforms.jobs.pipeline import UNVERIFIED, run
 from transforms.settings import Settings
-from transforms.source import HttpSource
+from transforms.sinks.s3 import S3MultipartSink
+from transforms.sources.http import HttpSource
 
 MIB = 1024 * 1024
 SMALL = b"0d4a-1,100001,ana@example.com,2021-03-04\n0d4a-2,100002,,2019-12-31\n"

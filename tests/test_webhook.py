@@ -14,7 +14,7 @@ from backports import zstd
 from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
 from tests.helpers import DATA, HEADER, JSON_LAYOUT
-from transforms.pipeline import UNVERIFIED
+from transforms.jobs.pipeline import UNVERIFIED
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 

@@ -1,7 +1,7 @@
-"""``python -m transforms``: the operator command line (see ``transforms.cli``)."""
+"""``python -m transforms``: the operator command line (see ``transforms.cli.main``)."""
 
 import sys
 
-from transforms.cli import main
+from transforms.cli.main import main
 
 sys.exit(main())

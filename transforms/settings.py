@@ -16,18 +16,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from transforms.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPattern, parse_allowlist
+from transforms.ci360.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPattern, parse_allowlist
+from transforms.ci360.keys import check_key_template, check_prefix
+from transforms.ci360.layout import MAX_COLUMNS
 from transforms.errors import ConfigurationError, ValidationError
-from transforms.keys import check_key_template, check_prefix
-from transforms.layout import MAX_COLUMNS
-from transforms.schema import parse_overrides
+from transforms.schema.columns import parse_overrides
 
 PROCESSING_MODES = ("sync", "async", "auto")
 MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host
 # What the sink asks S3 for: nothing (the bucket's default encryption applies; S3 always encrypts, with
 # SSE-S3 at least), SSE-S3 forced, or SSE-KMS under kms_key_id.
 ENCRYPTIONS = ("bucket-default", "sse-s3", "sse-kms")
-# Here rather than in transforms.formats, so that reading settings loads no writer (GET /jobs).
+# Here rather than in transforms.formats.registry, so that reading settings loads no writer (GET /jobs).
 COLUMNAR_CODECS = ("snappy", "zstd", "gzip", "none")
 BAD_VALUE_POLICIES = ("fail", "null")
 MAX_CONNECTIONS = 32  # the HTTP source's pool keeps this many connections per host

@@ -25,8 +25,8 @@ import pyarrow.orc as orc
 import pyarrow.parquet as pq
 
 from transforms.errors import BadValueError
-from transforms.formats import Source, WriteContext, WriteReport
-from transforms.typed_csv import TypedCsvReader
+from transforms.formats.registry import Source, WriteContext, WriteReport
+from transforms.formats.typed_csv import TypedCsvReader
 
 # jemalloc, handing freed pages back at once: the Arrow memory of a row group written is returned before
 # the next is gathered, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).

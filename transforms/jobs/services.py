@@ -7,9 +7,9 @@ from typing import Any
 
 from transforms.aws import AwsFailure, translated
 from transforms.errors import ConfigurationError, QueueError
-from transforms.job_store import JobStore
+from transforms.jobs.store import JobStore
 from transforms.settings import Settings
-from transforms.source import HttpSource
+from transforms.sources.http import HttpSource
 
 _QUEUE_URLS: dict[str, str] = {}
 

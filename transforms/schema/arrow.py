@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.schema import FALSE_WORDS, TRUE_WORDS
+from transforms.schema.columns import FALSE_WORDS, TRUE_WORDS
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SIMPLE: dict[str, pa.DataType] = {

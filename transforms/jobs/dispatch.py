@@ -15,14 +15,14 @@ import dataclasses
 import json
 
 from transforms.aws import AwsFailure, translated
+from transforms.ci360.payload import Job
 from transforms.errors import ConfigurationError, ConflictError, QueueError, UnprocessableError
-from transforms.job import Job
-from transforms.landing import AlreadyRunning, guard_for, known_outcome, land
-from transforms.outcome import Outcome
-from transforms.pipeline import fetch_layout, refuse_existing
-from transforms.progress import Deadline
-from transforms.schema import build_schema
-from transforms.services import Services
+from transforms.jobs.landing import AlreadyRunning, guard_for, known_outcome, land
+from transforms.jobs.outcome import Outcome
+from transforms.jobs.pipeline import fetch_layout, refuse_existing
+from transforms.jobs.progress import Deadline
+from transforms.jobs.services import Services
+from transforms.schema.columns import build_schema
 from transforms.settings import Settings
 
 

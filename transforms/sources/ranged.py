@@ -40,8 +40,8 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from transforms import SERVICE_NAME
 from transforms.errors import SourceError
-from transforms.progress import Deadline
-from transforms.source import (
+from transforms.jobs.progress import Deadline
+from transforms.sources.http import (
     CHUNK_SIZE,
     CONNECT_RETRIES,
     CountedStream,
@@ -64,7 +64,7 @@ def open_data(source: Any, url: str, file: str, connections: int, range_size: in
     """The data stream: ranged over ``connections`` when the source is HTTP(S) and more than one is
     allowed, else whatever ``source.open`` gives (a single GET, a local file, standard input); every
     network wait either way within ``deadline``."""
-    from transforms.local_source import LocalSource, is_url
+    from transforms.sources.local import LocalSource, is_url
 
     http = source if isinstance(source, HttpSource) else None
     if isinstance(source, LocalSource) and is_url(url):

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from transforms.ci360.layout import Layout
 from transforms.errors import UnprocessableError, ValidationError
-from transforms.layout import Layout
 
 # CI360 (and general SQL) type names -> the Athena type they land as. NUMERIC is ambiguous (it may
 # hold identifiers or money): it lands as double unless a column override says bigint or decimal(p,s).

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from transforms.errors import SourceError, ValidationError
-from transforms.progress import Deadline
-from transforms.source import CountedStream, HttpSource, SourceStream, too_large
+from transforms.jobs.progress import Deadline
+from transforms.sources.http import CountedStream, HttpSource, SourceStream, too_large
 
 STDIN = "-"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")  # two letters at least: C:// is no scheme

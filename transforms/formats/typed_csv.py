@@ -13,9 +13,9 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from transforms.arrow_types import arrow_type, converter
 from transforms.errors import BadValueError, UnprocessableError
-from transforms.schema import TypedSchema
+from transforms.schema.arrow import arrow_type, converter
+from transforms.schema.columns import TypedSchema
 
 # Bytes of CSV per batch. pyarrow's streaming reader holds dozens of blocks in flight (measured: peak
 # RSS ~50x the block size), so blocks stay small; row groups are gathered from batches anyway.

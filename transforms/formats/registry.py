@@ -16,10 +16,10 @@ from typing import Any, BinaryIO, Protocol
 
 from smart_open.compression import compression_wrapper
 
-from transforms.layout import Layout
-from transforms.parallel_gzip import ParallelGzipWriter
-from transforms.records import RecordCounter
-from transforms.schema import TypedSchema
+from transforms.ci360.layout import Layout
+from transforms.formats.parallel_gzip import ParallelGzipWriter
+from transforms.formats.records import RecordCounter
+from transforms.schema.columns import TypedSchema
 
 
 class Source(Protocol):
@@ -140,7 +140,7 @@ def registered_formats() -> list[Format]:
     return list(_REGISTRY)
 
 
-_jsonl = lazy("transforms.columnar", "write_jsonl")
+_jsonl = lazy("transforms.formats.columnar", "write_jsonl")
 register(DEFAULT_FORMAT)
 register(Format("csv.gz", (".csv.gz", ".gz"), "application/gzip", gzipped(copy_csv)))
 register(Format("csv.bz2", (".csv.bz2", ".bz2"), "application/x-bzip2",
@@ -148,9 +148,9 @@ register(Format("csv.bz2", (".csv.bz2", ".bz2"), "application/x-bzip2",
 register(Format("csv.zst", (".csv.zst", ".zst"), "application/zstd",
                 compressed(".zst", copy_csv, lambda _: {"level": 3})))
 register(Format("parquet", (".parquet", ".pq"), "application/vnd.apache.parquet",
-                lazy("transforms.columnar", "write_parquet"), typed=True))
+                lazy("transforms.formats.columnar", "write_parquet"), typed=True))
 register(Format("orc", (".orc",), "application/vnd.apache.orc",
-                lazy("transforms.columnar", "write_orc"), typed=True))
+                lazy("transforms.formats.columnar", "write_orc"), typed=True))
 register(Format("jsonl", (".jsonl", ".ndjson", ".json"), "application/x-ndjson", _jsonl, typed=True))
 register(Format("jsonl.gz", (".jsonl.gz", ".ndjson.gz", ".json.gz"), "application/gzip",
                 gzipped(_jsonl), typed=True))

@@ -1,6 +1,6 @@
 """Register what landed in the Glue Data Catalog, so Athena can query it without a crawler.
 
-The table is the key's folder (see ``transforms.athena``); each run creates it or brings it up to
+The table is the key's folder (see ``transforms.catalog.athena``); each run creates it or brings it up to
 date with this run's schema and format, then adds the partition the key sits in. The client is
 passed in (the pipeline owns its boto3 session and configuration); every Glue failure becomes a
 ``CatalogError`` carrying Glue's error code, never botocore's text.
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from transforms.athena import (
+from transforms.aws import translated
+from transforms.catalog.athena import (
     MANAGED_PARAMETERS,
     check_identifier,
     partition_input,
@@ -21,9 +22,8 @@ from transforms.athena import (
     table_name,
     view_input,
 )
-from transforms.aws import translated
 from transforms.errors import CatalogError, ConfigurationError, ValidationError
-from transforms.schema import TypedSchema
+from transforms.schema.columns import TypedSchema
 
 
 def _glue_call(what: str, call: Callable[..., Any], **kwargs: Any) -> Any:
@@ -122,7 +122,7 @@ def register_table(glue: Any, database: str, *, bucket: str, key: str, schema: T
                    csv_header: bool, table: str | None = None) -> dict[str, Any]:
     """Create or update the Glue table for ``key``'s folder and add the key's partition, if any.
 
-    ``fmt`` is the output format's name (``transforms.formats.Format.name``). Returns ``registered``,
+    ``fmt`` is the output format's name (``transforms.formats.registry.Format.name``). Returns ``registered``,
     ``database``, ``table``, ``location``, ``partition`` (name -> value, or None), ``action``
     (created, updated, unchanged or none) and ``warning`` (None, or why the table may not read as
     hoped). A key the catalog cannot describe (at the bucket root, or whose partition names repeat

@@ -17,18 +17,18 @@ from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
 from transforms.aws import SDK_ERRORS, aws_failure
+from transforms.catalog.glue import register_table
+from transforms.ci360.layout import Layout, parse_layout
+from transforms.ci360.payload import Job
 from transforms.errors import ConflictError, ConnectorError, SinkError
-from transforms.formats import WriteContext, WriteOptions, format_for_key
-from transforms.glue import register_table
-from transforms.job import Job
-from transforms.layout import Layout, parse_layout
-from transforms.progress import Deadline, Progress, Snapshot
-from transforms.ranged_source import open_data
+from transforms.formats.registry import WriteContext, WriteOptions, format_for_key
+from transforms.jobs.progress import Deadline, Progress, Snapshot
 from transforms.redact import redact_url
-from transforms.s3_sink import S3MultipartSink, s3_failure
-from transforms.schema import TypedSchema, build_schema
+from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings, encryption_setting
-from transforms.source import HttpSource
+from transforms.sinks.s3 import S3MultipartSink, s3_failure
+from transforms.sources.http import HttpSource
+from transforms.sources.ranged import open_data
 
 logger = Logger(service=SERVICE_NAME, child=True)
 

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transforms.athena import FORMAT_NAMES, create_table_ddl, table_name
+from transforms.catalog.athena import FORMAT_NAMES, create_table_ddl, table_name
+from transforms.ci360.keys import validate_key
+from transforms.ci360.layout import parse_layout
+from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, ValidationError
-from transforms.job import Job
-from transforms.keys import validate_key
-from transforms.layout import parse_layout
 from transforms.redact import redact_url, scrub
-from transforms.schema import build_schema, parse_overrides
+from transforms.schema.columns import build_schema, parse_overrides
 from transforms.settings import BAD_VALUE_POLICIES, COLUMNAR_CODECS, Settings
 
 
@@ -123,8 +123,8 @@ def _clients(settings: Settings) -> tuple[Any, Any]:
 
 def _transfer(job: Job, settings: Settings, http: Any, args: argparse.Namespace) -> int:
     """Run the pipeline with a progress bar on stderr; print the result (no presigned URL) on stdout."""
-    from transforms.pipeline import run
-    from transforms.progress_bar import ProgressBar
+    from transforms.cli.progress_bar import ProgressBar
+    from transforms.jobs.pipeline import run
 
     bar = None if args.quiet else ProgressBar(sys.stderr, job.key)
     interval = args.progress_interval or (0.5 if bar is not None and bar.tty else 5.0)
@@ -153,9 +153,9 @@ def _read_event(path: str) -> Any:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from transforms.delivery import webhook_payload
-    from transforms.job import parse_job
-    from transforms.source import HttpSource
+    from transforms.ci360.delivery import webhook_payload
+    from transforms.ci360.payload import parse_job
+    from transforms.sources.http import HttpSource
 
     event = _read_event(args.event_file)
     settings = _settings(args.bucket)
@@ -194,9 +194,9 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from transforms.local_source import STDIN, LocalSource
     from transforms.settings import choice
-    from transforms.source import HttpSource
+    from transforms.sources.http import HttpSource
+    from transforms.sources.local import STDIN, LocalSource
 
     if args.source == STDIN and args.metadata == STDIN:
         raise ValidationError("SOURCE and --metadata cannot both be standard input")

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transforms.schema import FALSE_WORDS, TRUE_WORDS, TypedSchema, normalise_name
+from transforms.schema.columns import FALSE_WORDS, TRUE_WORDS, TypedSchema, normalise_name
 
 _TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 _TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
@@ -56,7 +56,7 @@ _ORC = TableFormat(
     "org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat", stored_as="ORC",
 )
 
-# Output format names (``transforms.formats``) -> table format. Compressed text needs nothing more:
+# Output format names (``transforms.formats.registry``) -> table format. Compressed text needs nothing more:
 # Athena picks the codec from each object's extension.
 TABLE_FORMATS: dict[str, TableFormat] = {
     "csv": _CSV, "csv.gz": _CSV, "csv.bz2": _CSV, "csv.zst": _CSV,

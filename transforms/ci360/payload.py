@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from transforms.allowlist import OriginPattern, check_source_url
+from transforms.ci360.allowlist import OriginPattern, check_source_url
+from transforms.ci360.keys import target_key, template_values
 from transforms.errors import ValidationError
-from transforms.keys import target_key, template_values
-from transforms.schema import parse_overrides
+from transforms.schema.columns import parse_overrides
 from transforms.settings import (
     BAD_VALUE_POLICIES,
     COLUMNAR_CODECS,

@@ -38,13 +38,13 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 
 from transforms import SERVICE_NAME
 from transforms.aws import SDK_ERRORS, aws_failure, translated
+from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
-from transforms.job import Job
-from transforms.job_store import JobStore, store_error
-from transforms.outcome import Outcome
-from transforms.pipeline import run
-from transforms.progress import Deadline
-from transforms.services import Services
+from transforms.jobs.outcome import Outcome
+from transforms.jobs.pipeline import run
+from transforms.jobs.progress import Deadline
+from transforms.jobs.services import Services
+from transforms.jobs.store import JobStore, store_error
 from transforms.settings import Settings
 
 logger = Logger(service=SERVICE_NAME, child=True)

@@ -21,7 +21,7 @@ from transforms.aws import SDK_ERRORS, AwsFailure, aws_failure, translated
 from transforms.errors import ConnectorError, JobStoreError
 
 if TYPE_CHECKING:  # GET /jobs reads records without loading the job's parsing
-    from transforms.job import Job
+    from transforms.ci360.payload import Job
 
 RECORD_DAYS = 30
 ROLE = "jobs"  # the table's role, named in every error

@@ -21,7 +21,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from transforms import SERVICE_NAME
 from transforms.errors import SourceError, UnprocessableError
-from transforms.progress import Deadline
+from transforms.jobs.progress import Deadline
 
 CHUNK_SIZE = 1024 * 1024
 _S3_CODE = re.compile(rb"<Code>([A-Za-z0-9]+)</Code>")
@@ -48,7 +48,7 @@ class HttpSource:
     Every wait on the network (connecting, the answer's headers, each read of the body) is bounded by
     the read (or connect) timeout and, when one is given, by the run's ``Deadline``: a source that goes
     silent or sends a trickle is stopped on time, with a ``DeadlineError`` the pipeline cleans up after.
-    The ranged download (transforms.ranged_source) uses the same mechanism in every range fetcher:
+    The ranged download (transforms.sources.ranged) uses the same mechanism in every range fetcher:
     ``timeout_for(deadline)`` for each request and ``set_read_timeout(response, read_wait(deadline))``
     before each ``read1``.
     """

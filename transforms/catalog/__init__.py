@@ -1,0 +1,1 @@
+"""How Athena finds it: DDL and Glue tables."""

@@ -1,0 +1,1 @@
+"""What is written: the registry of formats by extension and each writer."""

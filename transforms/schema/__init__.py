@@ -1,0 +1,1 @@
+"""The typed schema: the layout's types as Athena and Arrow types."""
