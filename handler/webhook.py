@@ -12,7 +12,7 @@ from transforms.ci360.delivery import webhook_payload
 from transforms.ci360.payload import parse_job
 from transforms.errors import ConnectorError
 from transforms.jobs.dispatch import handle_job
-from transforms.jobs.progress import Deadline
+from transforms.progress import Deadline
 from transforms.settings import Settings
 
 SYNC_MARGIN_S = 3.0  # API Gateway answers at ~29 s whatever the function does; abort just before

@@ -16,7 +16,7 @@ from handler.services import services
 from transforms.errors import ConnectorError, is_transient
 from transforms.jobs.dispatch import job_from_message
 from transforms.jobs.landing import AlreadyRunning, land
-from transforms.jobs.progress import Deadline
+from transforms.progress import Deadline
 from transforms.settings import Settings
 
 

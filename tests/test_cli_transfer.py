@@ -24,7 +24,7 @@ from tests.conftest import Stack, api_gateway_event
 from tests.helpers import DATA, HEADER, JSON_LAYOUT, big_audience
 from transforms.cli.main import main
 from transforms.cli.progress_bar import ProgressBar, human_bytes
-from transforms.jobs.progress import Snapshot
+from transforms.progress import Snapshot
 
 SIGNATURE = "X-Amz-Signature"
 

@@ -36,8 +36,8 @@ from transforms.errors import (
 )
 from transforms.jobs.landing import Guard
 from transforms.jobs.outcome import Outcome
-from transforms.jobs.progress import Deadline
 from transforms.jobs.store import JobStore
+from transforms.progress import Deadline
 
 ROOT = Path(__file__).resolve().parent.parent
 

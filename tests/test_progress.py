@@ -6,7 +6,7 @@ from tests.conftest import Stack
 from tests.helpers import big_audience, job_for
 from transforms.errors import DeadlineError
 from transforms.jobs.pipeline import run
-from transforms.jobs.progress import Deadline, Progress, Snapshot
+from transforms.progress import Deadline, Progress, Snapshot
 from transforms.sources.http import HttpSource
 
 

@@ -1,6 +1,6 @@
 """Progress for a person watching the command line: a bar on a terminal, plain lines elsewhere.
 
-``ProgressBar`` is a ``report`` for ``transforms.jobs.progress.Progress``: the pipeline hands it a
+``ProgressBar`` is a ``report`` for ``transforms.progress.Progress``: the pipeline hands it a
 ``Snapshot`` every interval. On a terminal it redraws one line in place (``\\r``); in a log file or a
 CI job it prints a line each time, so the output stays readable there. Rows are counted by the
 format as it writes and become known at the end, where ``finish`` reports them.
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from transforms.jobs.progress import Snapshot
+from transforms.progress import Snapshot
 
 BAR_WIDTH = 24
 ETA_AFTER_BYTES = 256 * 1024  # before that, the rate is mostly start-up time and the ETA nonsense

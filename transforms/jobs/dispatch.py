@@ -20,8 +20,8 @@ from transforms.errors import ConfigurationError, ConflictError, QueueError, Unp
 from transforms.jobs.landing import AlreadyRunning, guard_for, known_outcome, land
 from transforms.jobs.outcome import Outcome
 from transforms.jobs.pipeline import fetch_layout, refuse_existing
-from transforms.jobs.progress import Deadline
 from transforms.jobs.services import Services
+from transforms.progress import Deadline
 from transforms.schema.columns import build_schema
 from transforms.settings import Settings
 

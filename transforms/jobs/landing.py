@@ -42,9 +42,9 @@ from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.jobs.outcome import Outcome
 from transforms.jobs.pipeline import run
-from transforms.jobs.progress import Deadline
 from transforms.jobs.services import Services
 from transforms.jobs.store import JobStore, store_error
+from transforms.progress import Deadline
 from transforms.settings import Settings
 
 logger = Logger(service=SERVICE_NAME, child=True)

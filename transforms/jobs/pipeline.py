@@ -22,7 +22,7 @@ from transforms.ci360.layout import Layout, parse_layout
 from transforms.ci360.payload import Job
 from transforms.errors import ConflictError, ConnectorError, SinkError
 from transforms.formats.registry import WriteContext, WriteOptions, format_for_key
-from transforms.jobs.progress import Deadline, Progress, Snapshot
+from transforms.progress import Deadline, Progress, Snapshot
 from transforms.redact import redact_url
 from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings, encryption_setting

@@ -21,7 +21,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from transforms import SERVICE_NAME
 from transforms.errors import SourceError, UnprocessableError
-from transforms.jobs.progress import Deadline
+from transforms.progress import Deadline
 
 CHUNK_SIZE = 1024 * 1024
 _S3_CODE = re.compile(rb"<Code>([A-Za-z0-9]+)</Code>")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from transforms.errors import SourceError, ValidationError
-from transforms.jobs.progress import Deadline
+from transforms.progress import Deadline
 from transforms.sources.http import CountedStream, HttpSource, SourceStream, too_large
 
 STDIN = "-"

@@ -40,7 +40,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from transforms import SERVICE_NAME
 from transforms.errors import SourceError
-from transforms.jobs.progress import Deadline
+from transforms.progress import Deadline
 from transforms.sources.http import (
     CHUNK_SIZE,
     CONNECT_RETRIES,
