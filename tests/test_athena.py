@@ -16,6 +16,7 @@ from transforms.catalog.athena import (
     create_table_ddl,
     partition_input,
     partitions_in_key,
+    table_format,
     table_input,
     table_location,
     table_name,
@@ -146,10 +147,16 @@ def test_refusals(kwargs: dict, message: str) -> None:
         create_table_ddl(every_type_schema(), args.pop("location"), args.pop("fmt"), **args)
 
 
-def test_every_registered_output_format_has_a_table_format() -> None:
+def test_each_formats_table_is_its_registry_entrys() -> None:
+    """The writer and its table are declared together: what a CSV passthrough writes is read by the
+    CSV SerDe, what a typed format writes by its own SerDe, never one table kept in step with another."""
     from transforms.formats.registry import registered_formats
 
-    assert {fmt.name for fmt in registered_formats()} <= set(FORMAT_NAMES)
+    for fmt in registered_formats():
+        assert table_format(fmt.name) is fmt.table
+        assert fmt.table.csv == (not fmt.typed), fmt.name
+        assert fmt.table.classification == fmt.name.split(".")[0].replace("jsonl", "json"), fmt.name
+    assert set(FORMAT_NAMES) == {fmt.name for fmt in registered_formats()}
 
 
 # -- one description for DDL and Glue ------------------------------------------------------------

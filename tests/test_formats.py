@@ -14,6 +14,7 @@ from transforms.formats.registry import (
     register,
     registered_formats,
 )
+from transforms.formats.tables import CSV_TABLE
 from transforms.schema.columns import build_schema
 
 
@@ -31,7 +32,7 @@ def test_a_registered_format_slots_in_and_the_longest_suffix_wins(monkeypatch: p
 
     # Registered into a copy of the registry, which monkeypatch puts back: the shared one is never touched.
     monkeypatch.setattr(formats, "_REGISTRY", registered_formats())
-    fake = Format("x.csv", (".x.csv",), "text/plain", copy_csv)
+    fake = Format("x.csv", (".x.csv",), "text/plain", copy_csv, CSV_TABLE)
     register(fake)
     assert format_for_key("a.x.csv") is fake  # ".x.csv" and ".csv" both match: the longer one wins
     assert format_for_key("a.csv").name == "csv" and format_for_key("a.y.csv").name == "csv"

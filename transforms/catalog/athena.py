@@ -5,7 +5,8 @@ Athena tables are folders, not files, so everything here is about a key's folder
 truth: ``create_table_ddl`` renders that same structure, so the DDL a user pastes and the table the
 pipeline registers cannot disagree.
 
-Pure on purpose (no boto3, no pyarrow): the CLI and the Lambda both import it cheaply.
+Pure on purpose (no boto3, no pyarrow: the registry loads its writers lazily), so the CLI and the
+Lambda both import it cheaply. Each format's table description lives in its registry entry.
 """
 
 from __future__ import annotations
@@ -14,56 +15,16 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from transforms.formats.registry import registered_formats
+from transforms.formats.tables import TableFormat
 from transforms.schema.columns import FALSE_WORDS, TRUE_WORDS, TypedSchema, normalise_name
 
-_TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
-_TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-
-
-@dataclass(frozen=True)
-class TableFormat:
-    """How Athena reads one of our output formats: SerDe, input/output classes, table properties."""
-
-    classification: str  # Glue's ``classification`` table property
-    serde: str
-    input_format: str
-    output_format: str
-    serde_parameters: Mapping[str, str] = field(default_factory=dict)
-    stored_as: str | None = None  # DDL shorthand (``STORED AS PARQUET``) equivalent to the classes
-    csv: bool = False  # OpenCSVSerDe: header skipping and its type limits apply
-
-
-# CI360's CSV is RFC 4180: a quote inside a quoted field is doubled and a backslash is an ordinary
-# character. OpenCSVSerDe (and Trino's reader, bug for bug) escapes with a backslash unless told
-# otherwise, which drops backslashes and lets \" swallow the rest of a row; an escapeChar of "\"" is
-# silently turned back into a backslash. The NUL character is OpenCSV's "no such character".
-NO_ESCAPE = "\0"
-_CSV = TableFormat(
-    "csv", "org.apache.hadoop.hive.serde2.OpenCSVSerde", _TEXT_INPUT, _TEXT_OUTPUT,
-    {"separatorChar": ",", "quoteChar": '"', "escapeChar": NO_ESCAPE}, csv=True,
-)
-_PARQUET = TableFormat(
-    "parquet", "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat", stored_as="PARQUET",
-)
-_JSON = TableFormat("json", "org.openx.data.jsonserde.JsonSerDe", _TEXT_INPUT, _TEXT_OUTPUT)
-_ORC = TableFormat(
-    "orc", "org.apache.hadoop.hive.ql.io.orc.OrcSerde", "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat",
-    "org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat", stored_as="ORC",
-)
-
-# Output format names (``transforms.formats.registry``) -> table format. Compressed text needs nothing more:
-# Athena picks the codec from each object's extension.
-TABLE_FORMATS: dict[str, TableFormat] = {
-    "csv": _CSV, "csv.gz": _CSV, "csv.bz2": _CSV, "csv.zst": _CSV,
-    "parquet": _PARQUET,
-    "jsonl": _JSON, "jsonl.gz": _JSON,
-    "orc": _ORC,
-}
+# Each output format's table comes from its registry entry (``transforms.formats.registry``), where its
+# writer is declared. Compressed text needs nothing more: Athena picks the codec from each object's
+# extension.
+TABLE_FORMATS: dict[str, TableFormat] = {fmt.name: fmt.table for fmt in registered_formats()}
 FORMAT_NAMES: tuple[str, ...] = tuple(TABLE_FORMATS)
 
 # A CSV table declares every column string: OpenCSVSerDe fails a whole query (HIVE_BAD_DATA) on one

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from smart_open.compression import compression_wrapper
-
 from transforms.ci360.layout import Layout
 from transforms.formats.parallel_gzip import ParallelGzipWriter
 from transforms.formats.records import RecordCounter
+from transforms.formats.tables import CSV_TABLE, JSON_TABLE, ORC_TABLE, PARQUET_TABLE, TableFormat
 from transforms.schema.columns import TypedSchema
 
 
@@ -63,6 +62,7 @@ class Format:
     suffixes: tuple[str, ...]
     content_type: str
     write: WriteFunction
+    table: TableFormat  # how Athena reads it (the catalog renders this as DDL or Glue)
     typed: bool = False  # whether values are converted by the schema (and the result reports it)
 
 
@@ -83,6 +83,10 @@ def compressed(extension: str, inner: WriteFunction,
     """Any format through one of smart_open's compressors, chosen like smart_open does: by extension."""
 
     def write(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
+        # Imported here: smart_open's package loads boto3 and every transport, which the catalog and
+        # the CLI's ddl (both read this registry) never need.
+        from smart_open.compression import compression_wrapper
+
         stream = compression_wrapper(sink, "wb", compression=extension, compression_kwargs=level(ctx.options))
         report = inner(source, stream, ctx)
         stream.close()  # writes the compressor's trailer; the sink itself stays open
@@ -113,7 +117,7 @@ def lazy(module: str, function: str) -> WriteFunction:
 
 
 _REGISTRY: list[Format] = []
-DEFAULT_FORMAT = Format("csv", (".csv",), "text/csv; charset=utf-8", copy_csv)
+DEFAULT_FORMAT = Format("csv", (".csv",), "text/csv; charset=utf-8", copy_csv, CSV_TABLE)
 
 
 def register(fmt: Format) -> None:
@@ -142,15 +146,16 @@ def registered_formats() -> list[Format]:
 
 _jsonl = lazy("transforms.formats.columnar", "write_jsonl")
 register(DEFAULT_FORMAT)
-register(Format("csv.gz", (".csv.gz", ".gz"), "application/gzip", gzipped(copy_csv)))
+register(Format("csv.gz", (".csv.gz", ".gz"), "application/gzip", gzipped(copy_csv), CSV_TABLE))
 register(Format("csv.bz2", (".csv.bz2", ".bz2"), "application/x-bzip2",
-                compressed(".bz2", copy_csv, lambda _: {"compresslevel": 9})))
+                compressed(".bz2", copy_csv, lambda _: {"compresslevel": 9}), CSV_TABLE))
 register(Format("csv.zst", (".csv.zst", ".zst"), "application/zstd",
-                compressed(".zst", copy_csv, lambda _: {"level": 3})))
+                compressed(".zst", copy_csv, lambda _: {"level": 3}), CSV_TABLE))
 register(Format("parquet", (".parquet", ".pq"), "application/vnd.apache.parquet",
-                lazy("transforms.formats.columnar", "write_parquet"), typed=True))
+                lazy("transforms.formats.columnar", "write_parquet"), PARQUET_TABLE, typed=True))
 register(Format("orc", (".orc",), "application/vnd.apache.orc",
-                lazy("transforms.formats.columnar", "write_orc"), typed=True))
-register(Format("jsonl", (".jsonl", ".ndjson", ".json"), "application/x-ndjson", _jsonl, typed=True))
+                lazy("transforms.formats.columnar", "write_orc"), ORC_TABLE, typed=True))
+register(Format("jsonl", (".jsonl", ".ndjson", ".json"), "application/x-ndjson", _jsonl, JSON_TABLE,
+                typed=True))
 register(Format("jsonl.gz", (".jsonl.gz", ".ndjson.gz", ".json.gz"), "application/gzip",
-                gzipped(_jsonl), typed=True))
+                gzipped(_jsonl), JSON_TABLE, typed=True))
