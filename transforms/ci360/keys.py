@@ -10,6 +10,7 @@ control character. ``{{`` and ``}}`` stand for literal braces.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -60,39 +61,34 @@ def key_safe(value: str) -> str:
 
 def parse_template(template: str, name: str,
                    allowed: tuple[str, ...] = PLACEHOLDERS) -> list[tuple[bool, str]]:
-    """Split a template into (is_placeholder, text) pieces; refuse unknown names and stray braces."""
+    """Split a template into (is_placeholder, text) pieces with ``string.Formatter``'s own parser (so
+    ``{{`` and ``}}`` are literal braces, as in str.format); refuse unknown names and stray braces."""
     field = [{"field": name}]
+    unopened = ValidationError(f"{name} has a '}}' without its '{{' (write '}}}}' for a literal brace)",
+                               field)
+    unclosed = ValidationError(f"{name} has a '{{' without its '}}' (write '{{{{' for a literal brace)",
+                               field)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:  # "Single '}' encountered ...", "expected '}' before end of string", ...
+        raise (unopened if "Single '}'" in str(exc) else unclosed) from None
     pieces: list[tuple[bool, str]] = []
-    literal: list[str] = []
-    i, n = 0, len(template)
-    while i < n:
-        ch = template[i]
-        if ch in "{}" and template[i:i + 2] in ("{{", "}}"):
-            literal.append(ch)
-            i += 2
-        elif ch == "}":
-            raise ValidationError(f"{name} has a '}}' without its '{{' (write '}}}}' for a literal brace)",
-                                  field)
-        elif ch == "{":
-            end = template.find("}", i + 1)
-            inner = template[i + 1:end] if end != -1 else ""
-            if end == -1 or "{" in inner:
-                raise ValidationError(
-                    f"{name} has a '{{' without its '}}' (write '{{{{' for a literal brace)", field)
-            if inner not in allowed:
-                shown = inner if len(inner) <= 40 else inner[:40] + "..."
-                raise ValidationError(f"{name} uses the unknown placeholder {{{shown}}}; the known ones are "
-                                      + ", ".join("{" + p + "}" for p in allowed), field)
-            if literal:
-                pieces.append((False, "".join(literal)))
-                literal = []
-            pieces.append((True, inner))
-            i = end + 1
-        else:
-            literal.append(ch)
-            i += 1
-    if literal:
-        pieces.append((False, "".join(literal)))
+    for literal, placeholder, spec, conversion in parsed:
+        if literal:
+            if pieces and not pieces[-1][0]:
+                pieces[-1] = (False, pieces[-1][1] + literal)  # parse() splits a literal at each {{ or }}
+            else:
+                pieces.append((False, literal))
+        if placeholder is None:
+            continue
+        written = placeholder + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+        if "{" in written:  # a nested field, as in {x:{y}}
+            raise unclosed
+        if written not in allowed:  # also refuses {}, {0}, {a.b}, {date:%Y} and {tenant!r}
+            shown = written if len(written) <= 40 else written[:40] + "..."
+            raise ValidationError(f"{name} uses the unknown placeholder {{{shown}}}; the known ones are "
+                                  + ", ".join("{" + p + "}" for p in allowed), field)
+        pieces.append((True, placeholder))
     return pieces
 
 
