@@ -62,6 +62,16 @@ def url_secrets(payload: dict[str, Any]) -> list[str]:
     return found
 
 
+def assert_stopped_on_the_deadline(stack: Stack, payload: dict[str, Any], logs: Any) -> None:
+    """A sync call given 8 s answers 504 DEADLINE_EXCEEDED within them, lands nothing, leaks nothing."""
+    response, took = invoke_with_budget(payload, budget_s=8.0)
+    assert response.status == 504, response.body
+    assert response.body["error"]["code"] == "DEADLINE_EXCEEDED"
+    assert took < 8.0 - 1.0, took  # the sync margin (3 s) leaves time for the abort
+    assert_nothing_landed(stack)
+    assert_no_secret(logs.getvalue(), json.dumps(response.raw), payload=payload)
+
+
 def assert_no_secret(*texts: str, payload: dict[str, Any] | None = None) -> None:
     everything = "\n".join(texts)
     for secret in SECRETS + tuple(url_secrets(payload) if payload else ()):
@@ -87,13 +97,7 @@ def test_a_trickling_data_file_is_stopped_on_the_deadline(stack: Stack, fault_se
     """A byte every half second, or 16 KB/s: each read returns, so only the deadline can stop it."""
     body = DATA * 20_000
     url = fault_server.url("/trickle", Script(body=body, trickle=trickle))
-    payload = with_data(stack, url, key)
-    response, took = invoke_with_budget(payload, budget_s=8.0)
-    assert response.status == 504, response.body
-    assert response.body["error"]["code"] == "DEADLINE_EXCEEDED"
-    assert took < 8.0 - 1.0, took  # the sync margin (3 s) leaves time for the abort
-    assert_nothing_landed(stack)
-    assert_no_secret(lambda_logs.getvalue(), json.dumps(response.raw), payload=payload)
+    assert_stopped_on_the_deadline(stack, with_data(stack, url, key), lambda_logs)
 
 
 def test_a_sync_call_given_12_seconds_returns_within_them(stack: Stack, fault_server) -> None:
@@ -126,13 +130,7 @@ def test_a_ranged_download_is_stopped_on_the_deadline(stack: Stack, fault_server
     monkeypatch.setenv("read_timeout", "60")
     body = DATA * 20_000  # about 3.4 MB: four ranges of 1 MiB
     url = fault_server.url("/ranged-trickle", Script(body=body, etag='"v1"', trickle=trickle))
-    payload = with_data(stack, url, "ranged-trickle.csv")
-    response, took = invoke_with_budget(payload, budget_s=8.0)
-    assert response.status == 504, response.body
-    assert response.body["error"]["code"] == "DEADLINE_EXCEEDED"
-    assert took < 8.0 - 1.0, took  # the sync margin (3 s) leaves time for the abort
-    assert_nothing_landed(stack)
-    assert_no_secret(lambda_logs.getvalue(), json.dumps(response.raw), payload=payload)
+    assert_stopped_on_the_deadline(stack, with_data(stack, url, "ranged-trickle.csv"), lambda_logs)
     # The ranged path was taken: consecutive 1 MiB ranges, all but the first pinned to the ETag.
     asked = fault_server.requests_for("/ranged-trickle")
     mib = 1024 * 1024
