@@ -48,10 +48,15 @@ def translated(error: Callable[[AwsFailure], Exception]) -> Iterator[None]:
 def client(service: str) -> Any:
     """A client by the standard configuration chain (``AWS_ENDPOINT_URL_<SERVICE>`` included), with
     standard retries. S3's signs with SigV4 (for the optional result link) and keeps a connection pool
-    large enough for the concurrent part uploads."""
+    large enough for the concurrent part uploads.
+
+    S3's signs no payload: every body carries its CRC32 (the sink sends one with each part and with a
+    single put), which S3 checks. botocore would otherwise hash every byte with SHA-256 again for the
+    signature (about 3 s of CPU per GB here) whenever a checksum is given in a header, even over
+    HTTPS, and always over plain HTTP (a local stack)."""
     import boto3  # only the entry points build clients; the core is handed them
 
     if service == "s3":
         return boto3.client("s3", config=Config(signature_version="s3v4", max_pool_connections=32,
-                                                **_RETRIES))
+                                                s3={"payload_signing_enabled": False}, **_RETRIES))
     return boto3.client(service, config=Config(**_RETRIES))

@@ -3,13 +3,16 @@
 smart_open's MultipartWriter uploads each part in the calling thread, so reading the source and
 uploading take turns. Here full parts go to a small thread pool instead; the caller blocks only when
 ``max_in_flight`` parts are already uploading, so memory stays at most
-``part_size * (max_in_flight + 1)`` whatever the object's size.
+``part_size * (max_in_flight + 1)`` whatever the object's size: that many part buffers, allocated
+once and reused, each byte copied once into one of them (no buffer grown, sliced and freed per part).
 
 The object appears at the key only on ``close()``. ``abort()`` (or any failure) leaves neither an
 object nor a pending multipart upload. Small objects skip multipart and use one PutObject.
 
-Every object carries a full-object CRC32 of the bytes written. S3 checks it on arrival and returns
-the checksum it stored; ``close()`` compares that with ours. A different value (or a checksum of
+Every object carries a full-object CRC32 of the bytes written. Each part's CRC32 is computed once, by
+the thread that uploads it, and sent with the part (so the SDK computes none); the object's CRC32 is
+combined from the parts' (``crc32.crc32_combine``). S3 checks it on arrival and returns the checksum
+it stored; ``close()`` compares that with ours. A different value (or a checksum of
 another type) is an integrity failure, and the object is deleted before it is reported. A store that
 returns no checksum leaves ``verified`` False: the result then says the checksum is only ours.
 """
@@ -21,6 +24,7 @@ import logging
 import re
 import threading
 import zlib
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +33,7 @@ from botocore.exceptions import ParamValidationError
 
 from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConfigurationError, IntegrityError, SinkError
+from transforms.sinks.crc32 import crc32_combine
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +70,16 @@ class S3MultipartSink:
         self._key = key
         self._part_size = part_size
         self._extra = dict(extra_args or {})
-        self._buffer = bytearray()
+        self._part: bytearray | None = None  # the part being filled, ``_filled`` bytes so far
+        self._filled = 0
+        self._spare: deque[bytearray] = deque()  # part buffers whose upload is done, for reuse
         self._upload_id: str | None = None
-        self._parts: list[Future[dict[str, Any]]] = []
+        self._parts: list[Future[tuple[dict[str, Any], int, int]]] = []
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._pool: ThreadPoolExecutor | None = None
         self._max_in_flight = max_in_flight
         self._state = "open"
-        self._crc32 = 0
+        self._crc32: int | None = None  # the object's, known once every part is uploaded (or at the put)
         self.bytes_written = 0
         # True once S3 returned our CRC32 as the object's FULL_OBJECT checksum; False when it returned none.
         self.verified: bool | None = None
@@ -92,24 +99,31 @@ class S3MultipartSink:
             return len(data)
         if self._state != "open":
             raise ValueError("write to a closed S3 sink")
-        self._buffer += data
-        self.bytes_written += len(data)
-        self._crc32 = zlib.crc32(data, self._crc32)
         try:
-            while len(self._buffer) >= self._part_size:
-                with memoryview(self._buffer) as view:  # one copy of the part, not two
-                    part = bytes(view[: self._part_size])
-                del self._buffer[: self._part_size]
-                self._submit(part)
+            with memoryview(data) as view, view.cast("B") as raw:
+                done = 0
+                while done < len(raw):
+                    if self._part is None:
+                        self._part = self._spare.popleft() if self._spare else bytearray(self._part_size)
+                    take = min(self._part_size - self._filled, len(raw) - done)
+                    self._part[self._filled:self._filled + take] = raw[done:done + take]
+                    self._filled += take
+                    done += take
+                    if self._filled == self._part_size:
+                        part, self._part, self._filled = self._part, None, 0
+                        self._submit(part, self._part_size)
+                self.bytes_written += done
+                return done
         except BaseException:
             self.abort()  # a failed part dooms the object: clean up now, whoever holds the sink
             raise
-        return len(data)
 
     @property
     def checksum_crc32(self) -> str:
         """CRC32 of every byte written, base64 as S3 spells it; S3 verifies it on completion."""
-        return base64.b64encode(self._crc32.to_bytes(4, "big")).decode("ascii")
+        if self._crc32 is None:
+            raise ValueError("the object's CRC32 is known once the sink is closed")
+        return _b64_crc32(self._crc32)
 
     def flush(self) -> None:
         """Parts are uploaded as they fill; flushing early would make parts under S3's 5 MiB minimum."""
@@ -120,11 +134,19 @@ class S3MultipartSink:
             return
         try:
             if self._upload_id is None:
-                stored = self._put_whole(bytes(self._buffer))
+                body = bytes(memoryview(self._part)[:self._filled]) if self._part is not None else b""
+                self._crc32 = zlib.crc32(body)
+                stored = self._put_whole(body)
             else:
-                if self._buffer:
-                    self._submit(bytes(self._buffer))
-                parts = [future.result() for future in self._parts]
+                if self._filled:
+                    self._submit(self._part, self._filled)  # type: ignore[arg-type]
+                    self._part, self._filled = None, 0
+                parts, crc32 = [], 0
+                for future in self._parts:
+                    part, part_crc32, length = future.result()
+                    parts.append(part)
+                    crc32 = crc32_combine(crc32, part_crc32, length)
+                self._crc32 = crc32
                 stored = self._call("complete the upload", self._client.complete_multipart_upload,
                                     Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
                                     MultipartUpload={"Parts": parts}, ChecksumCRC32=self.checksum_crc32,
@@ -134,7 +156,7 @@ class S3MultipartSink:
             self.abort()
             raise
         finally:
-            self._buffer = bytearray()
+            self._release_buffers()
             self._shutdown()
         self._state = "closed"
         self._verify(stored)
@@ -173,7 +195,7 @@ class S3MultipartSink:
         if self._state != "open":
             return
         self._state = "aborted"
-        self._buffer = bytearray()
+        self._release_buffers()
         for future in self._parts:
             future.cancel()
         self._shutdown()
@@ -206,11 +228,16 @@ class S3MultipartSink:
         except SDK_ERRORS as exc:
             raise s3_failure(exc, action) from None
 
+    def _release_buffers(self) -> None:
+        self._part, self._filled = None, 0
+        self._spare.clear()
+
     def _put_whole(self, body: bytes) -> dict[str, Any]:
         return self._call("write the object", self._client.put_object, Bucket=self._bucket, Key=self._key,
                    Body=body, ChecksumCRC32=self.checksum_crc32, **self._extra, **self._condition)
 
-    def _submit(self, body: bytes) -> None:
+    def _submit(self, buffer: bytearray, length: int) -> None:
+        """Upload ``buffer[:length]`` as the next part; the buffer comes back for reuse once it is sent."""
         if self._upload_id is None:
             # A full-object CRC32 (not a checksum of checksums) so that the value in the result is
             # the CRC32 of the object's bytes, checkable by anyone who reads it back.
@@ -223,18 +250,33 @@ class S3MultipartSink:
         self._slots.acquire()  # back-pressure: the reader waits while enough parts are in flight
         number = len(self._parts) + 1
         assert self._pool is not None
-        future = self._pool.submit(self._upload_part, number, body)
-        future.add_done_callback(lambda _: self._slots.release())
+        try:
+            future = self._pool.submit(self._upload_part, number, buffer, length)
+        except BaseException:
+            self._slots.release()
+            raise
         self._parts.append(future)
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
-        response = self._call(f"upload part {number}", self._client.upload_part, Bucket=self._bucket,
-                              Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body,
-                              ChecksumAlgorithm="CRC32")
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        if response.get("ChecksumCRC32"):
-            part["ChecksumCRC32"] = response["ChecksumCRC32"]
-        return part
+    def _upload_part(self, number: int, buffer: bytearray, length: int) -> tuple[dict[str, Any], int, int]:
+        """Upload one part with its own CRC32 (computed here, off the writer's thread); (the part as
+        CompleteMultipartUpload lists it, its CRC32, its length)."""
+        try:
+            # The last part is shorter than its buffer: it alone is copied out (the SDK takes a
+            # bytearray as a body, not a view). A bytearray is sent as it is, in one piece; bytes
+            # would be wrapped in a file that http.client sends 8 KiB at a time.
+            body = buffer if length == len(buffer) else buffer[:length]
+            crc32 = zlib.crc32(body)
+            response = self._call(f"upload part {number}", self._client.upload_part, Bucket=self._bucket,
+                                  Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body,
+                                  ChecksumCRC32=_b64_crc32(crc32))
+            part = {"PartNumber": number, "ETag": response["ETag"]}
+            if response.get("ChecksumCRC32"):
+                part["ChecksumCRC32"] = response["ChecksumCRC32"]
+            if self._state == "open" and length == len(buffer):
+                self._spare.append(buffer)
+            return part, crc32, length
+        finally:
+            self._slots.release()
 
     def _raise_failed_parts(self) -> None:
         """Stop early on a failed part rather than streaming the rest of a large file for nothing."""
@@ -246,3 +288,7 @@ class S3MultipartSink:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _b64_crc32(value: int) -> str:
+    return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")

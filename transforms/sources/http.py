@@ -269,22 +269,29 @@ class CountedStream(io.RawIOBase):
             return b"".join(self.chunks())
         pieces, wanted = [], size
         while wanted > 0:
-            piece = self._next_piece(min(wanted, CHUNK_SIZE))
+            piece = self._take(min(wanted, CHUNK_SIZE))
             if not piece:
                 break
-            self.bytes_read += len(piece)
-            if self.on_read is not None:
-                self.on_read(len(piece))
             pieces.append(piece)
             wanted -= len(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The stream's pieces as they arrive, each at most ``size`` bytes: not joined into reads of a
+        fixed size, so a passthrough copies nothing on the way to its sink."""
         while True:
-            chunk = self.read(size)
-            if not chunk:
+            piece = self._take(size)
+            if not piece:
                 return
-            yield chunk
+            yield piece
+
+    def _take(self, size: int) -> bytes:
+        piece = self._next_piece(size)
+        if piece:
+            self.bytes_read += len(piece)
+            if self.on_read is not None:
+                self.on_read(len(piece))
+        return piece
 
 
 class _Gunzip:
