@@ -98,6 +98,7 @@ class ThreadCpu(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True, name="bench-sampler")
         self.last: dict[int, tuple[str, float]] = {}
+        self.rss_mb: list[int] = []
         self.halt = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
         self.sample()
@@ -114,8 +115,12 @@ class ThreadCpu(threading.Thread):
             self.last[thread.native_id] = (group, (int(fields[11]) + int(fields[12])) / self._tick)
 
     def run(self) -> None:
+        ticks = 0
         while not self.halt.wait(0.2):
             self.sample()
+            ticks += 1
+            if ticks % 5 == 0:  # VmRSS once a second: whether memory grows with the file or levels off
+                self.rss_mb.append(round((memory_status("VmRSS") or 0) / 2**20))
 
     def stop(self) -> dict[str, float]:
         self.sample()
@@ -263,6 +268,7 @@ def main() -> int:
         "opened_for_write": WriteAudit.paths,
         "phases": PHASES.seconds,
         "cpu_by_thread": by_thread,
+        "rss_mb_each_second": threads.rss_mb,
     }
     if profiler:
         import pstats
