@@ -33,7 +33,7 @@ node: node_modules/.package-lock.json
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
 
-# The suite runs cfn-lint and checkov on the packaged templates (tests/test_template.py), once each.
+# The suite runs cfn-lint and checkov on the packaged templates (tests/integration/package/test_template.py), once each.
 test: install node lint-tools
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
@@ -43,7 +43,7 @@ test: install node lint-tools
 lint: install node lint-tools
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q tests/test_template.py -k linters
+	$(PY) -m pytest -q tests/integration/package/test_template.py -k linters
 
 # Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
 # against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.

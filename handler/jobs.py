@@ -1,7 +1,8 @@
 """Lambda entry point for ``GET /jobs/{occurrenceId}`` (same API key as the webhook).
 
 It reads one job record: none of the landing stack (source, formats' writers, pipeline, pyarrow) is
-loaded, which keeps its cold start short (tests/test_layers.py, the import contracts in pyproject.toml).
+loaded, which keeps its cold start short (tests/unit/handler/test_layers.py, the import contracts in
+pyproject.toml).
 """
 
 from __future__ import annotations

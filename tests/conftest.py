@@ -26,7 +26,7 @@ from devstack.localstack import (
     stage,
     unique_bucket,
 )
-from tests.helpers import AsyncStack
+from tests.support.helpers import AsyncStack
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +38,8 @@ def moto_server() -> Iterator[MotoServer]:
 
 @pytest.fixture(scope="session")
 def seaweed_server() -> Iterator[SeaweedServer]:
-    """A second, independent S3 implementation (tests/test_second_s3.py). Skipped only where its binary
-    cannot run; a binary that runs but does not start is a failure."""
+    """A second, independent S3 implementation (tests/integration/second_s3/test_second_s3.py). Skipped
+    only where its binary cannot run; a binary that runs but does not start is a failure."""
     try:
         server = SeaweedServer.start()
     except ServerUnavailable as exc:
@@ -193,7 +193,7 @@ def refusing_port() -> Iterator[int]:
 
 @pytest.fixture
 def fault_server() -> Iterator[Any]:
-    from tests.faultserver import FaultServer
+    from tests.support.faultserver import FaultServer
 
     server = FaultServer()
     yield server

@@ -1,0 +1,142 @@
+"""End to end through the Lambda handler: real presigned URLs and a real S3 API, both on moto's server."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import zlib
+
+import pytest
+from backports import zstd
+
+from devstack.localstack import webhook_payload
+from tests.conftest import Stack, api_gateway_event, invoke
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, SAMPLES
+from transforms.jobs.pipeline import UNVERIFIED
+
+
+def run_webhook(stack: Stack, filename: str, data: bytes = DATA, layout: bytes = JSON_LAYOUT, **params: str):
+    data_url, metadata_url = stack.stage(data, layout)
+    return invoke(api_gateway_event(webhook_payload(data_url, metadata_url, filename, **params)))
+
+
+def test_csv_gets_a_header_row_then_the_data_bytes_unchanged(stack: Stack) -> None:
+    response = run_webhook(stack, "audiences/my_audience.csv")
+    assert response.status == 200, response.body
+    assert stack.landed("audiences/my_audience.csv") == HEADER + DATA
+    assert response.body["rows"] == 4
+    assert response.body["bytesRead"] == len(DATA)
+    assert response.body["bytesWritten"] == len(HEADER) + len(DATA)
+    assert response.body["format"] == "csv"
+    crc32 = base64.b64encode(zlib.crc32(HEADER + DATA).to_bytes(4, "big")).decode()
+    # moto returns no checksum from PutObject (S3 does): ours is reported, flagged as unconfirmed.
+    assert response.body["checksum"] == {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": crc32,
+                                         "verified": False, "warning": UNVERIFIED}
+    assert response.body["bucket"] == stack.target
+    assert "url" not in response.body  # no presigned link unless a TTL is configured
+    assert stack.target_keys() == ["audiences/my_audience.csv"]
+
+
+@pytest.mark.parametrize(("filename", "decompress", "fmt"), [
+    ("out/a.csv.gz", gzip.decompress, "csv.gz"),
+    ("out/a.gz", gzip.decompress, "csv.gz"),
+    ("out/a.csv.bz2", bz2.decompress, "csv.bz2"),
+    ("out/a.csv.zst", zstd.decompress, "csv.zst"),
+])
+def test_compressed_targets_round_trip_byte_for_byte(stack: Stack, filename, decompress, fmt) -> None:
+    response = run_webhook(stack, filename)
+    assert response.status == 200, response.body
+    landed = stack.landed(filename)
+    assert decompress(landed) == HEADER + DATA
+    assert response.body["format"] == fmt
+    assert response.body["bytesWritten"] == len(landed)
+
+
+def test_unknown_extension_is_passed_through_as_csv(stack: Stack) -> None:
+    response = run_webhook(stack, "export.txt")
+    assert response.status == 200
+    assert stack.landed("export.txt") == HEADER + DATA
+
+
+def test_csv_layout_metadata_gives_the_same_header(stack: Stack) -> None:
+    response = run_webhook(stack, "a.csv", layout=b"identity_id,external_id,email,signup_date")
+    assert response.status == 200
+    assert stack.landed("a.csv") == HEADER + DATA
+
+
+def test_shared_samples_land_with_their_layouts(stack: Stack) -> None:
+    data = (SAMPLES / "data.csv").read_bytes()
+    layout = (SAMPLES / "metadata.json").read_bytes()
+    response = run_webhook(stack, "samples.csv", data=data, layout=layout)
+    assert response.status == 200, response.body
+    assert stack.landed("samples.csv") == (
+        b"identity_id,external_id,email,signup_date,last_order_dttm,order_total\n" + data)
+    assert response.body["rows"] == 3
+
+
+def test_csv_header_false_gives_the_raw_bytes(stack: Stack) -> None:
+    response = run_webhook(stack, "raw.csv", csv_header="false")
+    assert response.status == 200
+    assert stack.landed("raw.csv") == DATA
+
+
+def test_csv_header_environment_default(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("csv_header", "false")
+    assert run_webhook(stack, "raw.csv").status == 200
+    assert stack.landed("raw.csv") == DATA
+    assert run_webhook(stack, "with.csv", csv_header="true").status == 200
+    assert stack.landed("with.csv") == HEADER + DATA
+
+
+def test_empty_audience_lands_a_header_only_file(stack: Stack) -> None:
+    response = run_webhook(stack, "empty.csv", data=b"")
+    assert response.status == 200
+    assert stack.landed("empty.csv") == HEADER
+    assert response.body["rows"] == 0
+
+
+def test_empty_audience_without_header_lands_an_empty_object(stack: Stack) -> None:
+    response = run_webhook(stack, "empty.csv.gz", data=b"", csv_header="false")
+    assert response.status == 200
+    assert gzip.decompress(stack.landed("empty.csv.gz")) == b""
+
+
+def test_base64_body_is_decoded(stack: Stack) -> None:
+    data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
+    payload = webhook_payload(data_url, metadata_url, "b64.csv")
+    response = invoke(api_gateway_event(payload, base64_body=True))
+    assert response.status == 200, response.body
+    assert stack.landed("b64.csv") == HEADER + DATA
+
+
+def test_send_parameter_names_are_compared_without_whitespace(stack: Stack) -> None:
+    data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
+    payload = webhook_payload(data_url, metadata_url, "ignored.csv")
+    payload["sendParameters"] = {"  s3_filename\t": "spaced.csv", "some_other_param": {"x": 1}}
+    response = invoke(api_gateway_event(payload))
+    assert response.status == 200, response.body
+    assert stack.target_keys() == ["spaced.csv"]
+
+
+def test_result_url_only_when_a_ttl_is_configured(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("result_url_ttl", "300")
+    response = run_webhook(stack, "linked.csv")
+    assert response.status == 200
+    assert "X-Amz-Signature=" in response.body["url"]
+    assert "X-Amz-Expires=300" in response.body["url"]
+
+
+def test_multipart_upload_of_a_file_larger_than_a_part(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several 5 MiB parts uploaded concurrently still assemble into the exact bytes, in order."""
+    monkeypatch.setenv("part_size_mb", "5")
+    monkeypatch.setenv("upload_concurrency", "3")
+    row = b"0d4a1b2c-0000-4000-8000-%012d,%d,\"person, %d\",2024-01-01\n"
+    data = b"".join(row % (i, i, i) for i in range(400_000))  # about 23 MB: five parts
+    response = run_webhook(stack, "big.csv.gz", data=data)
+    assert response.status == 200, response.body
+    assert gzip.decompress(stack.landed("big.csv.gz")) == HEADER + data
+    response = run_webhook(stack, "big.csv", data=data)
+    assert stack.landed("big.csv") == HEADER + data
+    assert response.body["rows"] == 400_000
+    assert stack.pending_uploads() == []

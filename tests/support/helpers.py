@@ -1,0 +1,171 @@
+"""What several test modules share: the sample audiences, builders of jobs and events, a fault-injecting
+client. Test modules import these from here, never from one another (the servers and the stack's
+resources live in ``devstack``, shared with the demo and the benchmark)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from devstack.localstack import webhook_payload
+from transforms.ci360.layout import parse_layout
+from transforms.ci360.payload import parse_job
+from transforms.schema.columns import TypedSchema, build_schema
+from transforms.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.conftest import Stack
+
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
+
+# The audience most end-to-end tests send: its layout, the header row it gets, and its rows.
+JSON_LAYOUT = json.dumps([
+    {"columnName": "identity_id", "dataType": "CHARACTER"},
+    {"columnName": "external_id", "dataType": "NUMERIC"},
+    {"columnName": "email", "dataType": "CHARACTER"},
+    {"columnName": "signup_date", "dataType": "DATE"},
+]).encode()
+HEADER = b"identity_id,external_id,email,signup_date\n"
+# Quoted fields holding a comma, a doubled quote and a newline; UTF-8; an empty field; mixed quoting.
+DATA = (
+    b'0d4a-1,100001,ana@example.com,2021-03-04\n'
+    b'0d4a-2,100002,"o\'neil, jr@example.com",2019-12-31\n'
+    b'0d4a-3,100003,"say ""hi""\nthere",\n'
+    b'0d4a-4,100004,zo\xc3\xab@example.com,2024-11-20\n'
+)
+
+# A typed audience (every CI360 data type, plus column_types overrides) for the typed formats.
+TYPED_LAYOUT = json.dumps([
+    {"columnName": "identity_id", "dataType": "CHARACTER"},
+    {"columnName": "External ID", "dataType": "NUMERIC"},
+    {"columnName": "email", "dataType": "VARCHAR"},
+    {"columnName": "signup_date", "dataType": "DATE"},
+    {"columnName": "last_order_dttm", "dataType": "DATETIME"},
+    {"columnName": "order_total", "dataType": "NUMERIC"},
+    {"columnName": "score", "dataType": "Double"},
+    {"columnName": "visits", "dataType": "integer"},
+    {"columnName": "opted_in", "dataType": "BOOLEAN"},
+    {"columnName": "segment", "dataType": "GEOGRAPHY"},
+]).encode()
+TYPED_COLUMN_TYPES = json.dumps({"External ID": "bigint", "order_total": "decimal(12,2)"})
+TYPED_DATA = (
+    b'id-1,100001,ana@example.com,2021-03-04,2024-11-02 10:15:00,125.50,0.25,3,true,north\n'
+    b'id-2,100002,"o\'neil, jr@example.com",2019-12-31,2024-10-30 23:59:59.123,0.99,-1.5,0,N,"say ""hi"""\n'
+    b'id-3,100003,zo\xc3\xab@example.com,,2024-11-20T08:00:00,,,,,\n'
+    b'id-4,9007199254740993,"",2000-02-29,,1234567890.12,1e3,  12,Yes,"multi\nline"\n'
+)
+
+
+ROW = b'0d4a1b2c-0000-4000-8000-%012d,%d,"o\'neil, %d",2024-01-01\n'
+
+
+def big_audience(rows: int = 300_000) -> bytes:
+    return b"".join(ROW % (i, i, i) for i in range(rows))
+
+
+def job_for(stack: Stack, data: bytes, filename: str):
+    data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
+    settings = Settings.from_env({"s3_bucket_name": stack.target, "part_size_mb": "5",
+                                  "source_host_allowlist": "http://127.0.0.1:*"})
+    return parse_job(webhook_payload(data_url, metadata_url, filename), settings), settings
+
+
+class FlakyClient:
+    """A real S3 client whose ``upload_part`` fails on one part number, and which records concurrency.
+
+    ``together``: the first that many parts wait for each other before uploading, so they are certainly
+    in flight at once (a sink that allowed fewer would leave them waiting: the barrier breaks)."""
+
+    def __init__(self, client: Any, fail_part: int | None = None, together: int = 0) -> None:
+        self._client = client
+        self._fail_part = fail_part
+        self._together = threading.Barrier(together) if together else None
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def upload_part(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self._together is not None and kwargs["PartNumber"] <= self._together.parties:
+                self._together.wait(timeout=30)
+            if kwargs["PartNumber"] == self._fail_part:
+                raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 500}}, "UploadPart")
+            return self._client.upload_part(**kwargs)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def sqs_event(queue_url: str) -> dict[str, Any]:
+    """The one queued job, as the SQS event Lambda builds (it stays queued: a redelivery is possible)."""
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                   VisibilityTimeout=0, AttributeNames=["All"])
+    found = messages.get("Messages", [])
+    assert len(found) == 1, found
+    (message,) = found
+    return {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                         "body": message["Body"], "attributes": message.get("Attributes", {}),
+                         "eventSource": "aws:sqs"}]}
+
+
+def get_job(occurrence_id: str) -> tuple[int, dict[str, Any]]:
+    """GET /jobs/{occurrenceId}, through its handler: the status code and the record as CI360 reads it."""
+    from handler import jobs as jobs_handler
+    from tests.conftest import LambdaContext
+
+    raw = jobs_handler.handle({"pathParameters": {"occurrenceId": occurrence_id}}, LambdaContext())
+    return raw["statusCode"], json.loads(raw["body"])
+
+
+@dataclass
+class AsyncStack:
+    """The asynchronous stack on moto (``async_stack`` in conftest): queue, tables, a versioned target."""
+
+    stack: Stack
+    queue_url: str
+    jobs_table: str
+
+    def queued(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                       VisibilityTimeout=0, AttributeNames=["All"]).get("Messages", [])
+        return messages
+
+    def sqs_event(self) -> dict[str, Any]:
+        return sqs_event(self.queue_url)
+
+    def versions(self, key: str) -> int:
+        listing = self.stack.s3.list_object_versions(Bucket=self.stack.target, Prefix=key)
+        return len(listing.get("Versions", []))
+
+
+# Every type a column_types override can name, on columns whose names need quoting or folding.
+EVERY_TYPE = {
+    "Customer ID": "bigint", "age": "int", "rank": "smallint", "flag_byte": "tinyint",
+    "score": "double", "ratio": "float", "lifetime_value": "decimal(12,2)", "signup": "date",
+    "last_seen": "timestamp", "vip": "boolean", "email": "string",
+}
+
+
+def every_type_schema() -> TypedSchema:
+    layout = parse_layout(json.dumps([{"columnName": n, "dataType": "varchar"} for n in EVERY_TYPE]).encode())
+    return build_schema(layout, EVERY_TYPE)
+
+
+def payload_with_data(stack: Stack, data_url: str, key: str) -> dict:
+    """A webhook whose data file is ``data_url`` (a fault server's, say) and whose layout is staged."""
+    _, metadata_url = stack.stage(b"", JSON_LAYOUT)
+    return webhook_payload(data_url, metadata_url, key)

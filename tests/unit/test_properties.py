@@ -1,0 +1,344 @@
+"""Property-based tests: whatever reaches the parsers gets a result or a 4xx, never a 5xx or a crash.
+
+Payloads, layouts, keys, templates, column names and URLs are drawn at random (hypothesis). The
+unit properties run without any network; the one through the whole handler uses loopback only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import string
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from devstack.localstack import closed_port
+from handler.responses import status_for
+from tests.conftest import api_gateway_event, invoke
+from tests.support.faultserver import Script
+from tests.support.helpers import SAMPLES
+from transforms.ci360.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
+from transforms.ci360.delivery import webhook_payload as decode_event
+from transforms.ci360.keys import (
+    PLACEHOLDERS,
+    check_key_template,
+    check_prefix,
+    key_safe,
+    render,
+    target_key,
+    template_values,
+    validate_key,
+)
+from transforms.ci360.layout import Column, Layout, parse_layout
+from transforms.ci360.payload import Job, parse_job
+from transforms.errors import ConnectorError
+from transforms.schema.columns import build_schema, normalise_name, parse_overrides
+from transforms.settings import Settings
+
+SAMPLE = json.loads((SAMPLES / "webhook.json").read_text())
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CLOCK = datetime(2026, 11, 23, 19, 45, 1, tzinfo=UTC)
+KNOWN_PARAMETERS = ("s3_filename", "s3_filename ", "csv_header", "column_types", "on_bad_value",
+                    "compression", "processing_mode", "overwrite")
+SETTINGS = (
+    Settings(bucket="target"),
+    Settings(bucket="target", source_host_allowlist=parse_allowlist("http://127.0.0.1:*")),
+    Settings(bucket="target", s3_key_prefix="landing/", overwrite=False,
+             key_template="ci360/{taskName}/dt={date}/{s3_filename}"),
+)
+
+
+def accepted_or_4xx(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """The call's result, or the ConnectorError it raised, which must map to a 4xx status."""
+    try:
+        return call(*args, **kwargs)
+    except ConnectorError as error:
+        status = status_for(error)
+        assert 400 <= status < 500, (status, error.code, error.message)
+        assert error.message and isinstance(error.message, str)
+        json.dumps(error.details)  # the details go into a JSON body as they are
+        return error
+
+
+# -- strategies ----------------------------------------------------------------------------------
+
+odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)  # surrogates included
+texts = st.one_of(st.text(max_size=40), odd_text, st.sampled_from(["", " ", "..", "/", "{", "}", "{date}",
+                                                                  "\x00", "\u202e", "\ud800", "é" * 600]))
+huge_text = st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "{", "/", "\ud83d\ude00"]),
+                      st.integers(1000, 200_000))
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), texts)
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=12)
+urls = st.one_of(
+    texts,
+    st.builds("{}://{}{}:{}/{}?X-Amz-Signature=s".format,
+              st.sampled_from(["http", "https", "HTTPS", "ftp", "file", "javascript", ""]),
+              st.sampled_from(["", "user:pw@", "@", "a@b@"]),
+              st.sampled_from(["127.0.0.1", "localhost", "169.254.169.254", "[::1]", "[fe80::1]",
+                               "10.0.0.1", "2130706433", "0x7f.1", "b.s3.amazonaws.com", "evil.example",
+                               "[::ffff:a9fe:a9fe]", "", "[", "]", "xn--nxasmq6b", "ünï.com",
+                               "%31%32%37.0.0.1", "[fd00:ec2::254]"]),
+              st.one_of(st.integers(-1, 70_000).map(str), st.sampled_from(["", "*", "x", "08"])),
+              texts),
+)
+
+
+def mutate(payload: dict[str, Any], draw: Any) -> dict[str, Any]:
+    """The published sample with random fields replaced, dropped or added."""
+    payload = json.loads(json.dumps(payload))
+    for _ in range(draw(st.integers(0, 4))):
+        section = draw(st.sampled_from(["task", "tenant", "presignedUrls", "sendParameters", None]))
+        if section is None:
+            payload[draw(texts)] = draw(json_values)
+            continue
+        if draw(st.booleans()) or not isinstance(payload.get(section), dict):
+            payload[section] = draw(st.one_of(json_values, st.dictionaries(texts, json_values, max_size=5)))
+            continue
+        target = payload[section]
+        names = list(target) + (list(KNOWN_PARAMETERS) if section == "sendParameters" else [])
+        name = draw(st.one_of(st.sampled_from(names), texts)) if names else draw(texts)
+        if draw(st.integers(0, 3)) == 0:
+            target.pop(name, None)
+        else:
+            target[name] = draw(st.one_of(json_values, urls, huge_text) if section == "presignedUrls"
+                                else st.one_of(json_values, huge_text))
+    return payload
+
+
+@st.composite
+def payloads(draw: Any) -> Any:
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        return draw(json_values)
+    return mutate(SAMPLE, draw)
+
+
+@st.composite
+def events(draw: Any) -> Any:
+    payload = draw(payloads())
+    body = draw(st.one_of(
+        st.builds(json.dumps, st.just(payload)),
+        texts, huge_text,
+        st.builds(lambda n: "[" * n, st.integers(1, 100_000)),  # nesting deeper than the parser's stack
+        st.builds(lambda n: '{"a":' * n, st.integers(1, 100_000)),
+        st.just(payload), st.none(), st.integers(), st.lists(st.integers(), max_size=2),
+    ))
+    encode = draw(st.booleans())
+    if encode and isinstance(body, str):
+        body = base64.b64encode(body.encode("utf-8", "surrogatepass")).decode("ascii")
+        if draw(st.booleans()):
+            body = body[: draw(st.integers(0, len(body)))] + draw(st.text(max_size=3))
+    event: dict[str, Any] = {"body": body, "isBase64Encoded": draw(st.one_of(st.booleans(), json_values))}
+    if draw(st.integers(0, 5)) == 0:
+        event = draw(st.one_of(json_values, st.just(payload)))
+    return event
+
+
+csv_fields = st.one_of(st.text(max_size=12), st.sampled_from(['"', '""', '"a,b"', "\x00", "\r"]))
+csv_lines = st.lists(st.lists(csv_fields, max_size=6).map(",".join), max_size=3).map("\n".join)
+column_entries = st.one_of(
+    st.fixed_dictionaries({"columnName": json_values, "dataType": json_values}),
+    st.fixed_dictionaries({"COLUMNNAME ": texts, "type": texts}),
+    st.dictionaries(texts, json_values, max_size=3),
+    json_values,
+)
+layouts = st.one_of(
+    st.binary(max_size=300),
+    csv_lines.map(lambda s: s.encode("utf-8", "surrogatepass")),
+    st.lists(column_entries, max_size=6).map(lambda c: json.dumps(c).encode()),
+    st.dictionaries(st.sampled_from(["columns", "Columns", "x"]), st.lists(column_entries, max_size=4),
+                    max_size=2).map(lambda c: json.dumps(c).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.builds(lambda n: b"a" * n, st.integers(100_000, 300_000)),  # one field past the csv module's limit
+    st.builds(lambda n: b"[" * n, st.integers(1, 100_000)),
+    st.builds(lambda s: ("\ufeff" + s).encode(), st.text(max_size=50)),
+)
+
+
+# -- webhook decoding and parse_job --------------------------------------------------------------
+
+@FAST
+@given(payload=payloads(), which=st.sampled_from(range(len(SETTINGS))))
+@example(payload=SAMPLE, which=0)
+def test_parse_job_accepts_or_refuses_with_4xx(payload: Any, which: int) -> None:
+    settings_ = SETTINGS[which]
+    job = accepted_or_4xx(parse_job, payload, settings_, clock=lambda: CLOCK)
+    if isinstance(job, Job):
+        assert job.key.startswith(settings_.s3_key_prefix)
+        assert validate_key(job.key) == job.key
+        for url in (job.data_url, job.metadata_url):
+            assert check_source_url(url, "u", settings_.source_host_allowlist) == url
+        json.dumps(job.send_parameters)
+        for text in (job.occurrence_id, job.task_id, job.task_name, job.tenant, job.key):
+            text.encode("utf-8")  # written to logs, S3 and job records as UTF-8
+
+
+@FAST
+@given(event=events())
+@example(event={"body": "\x80", "isBase64Encoded": True})
+@example(event={"body": "[" * 5_000})
+def test_webhook_decoding_accepts_or_refuses_with_4xx(event: Any) -> None:
+    payload = accepted_or_4xx(decode_event, event)
+    if not isinstance(payload, ConnectorError):
+        accepted_or_4xx(parse_job, payload, SETTINGS[0], clock=lambda: CLOCK)
+
+
+# -- layouts and names ---------------------------------------------------------------------------
+
+@FAST
+@example(raw=json.dumps([{"columnName": "a\ud800"}]).encode(), overrides="")
+@example(raw=b"a" * 131_073, overrides="")
+@example(raw=b"[" * 5_000, overrides="")
+@given(raw=layouts, overrides=st.one_of(texts, st.dictionaries(texts, texts, max_size=3).map(json.dumps)))
+def test_layouts_parse_or_refuse_with_4xx(raw: bytes, overrides: str) -> None:
+    layout = accepted_or_4xx(parse_layout, raw)
+    if isinstance(layout, Layout):
+        assert layout.columns
+        layout.header_line()  # the CSV header row is written from it
+        schema = accepted_or_4xx(build_schema, layout)
+        assert len(set(schema.names)) == len(layout.columns)
+        parsed = accepted_or_4xx(parse_overrides, overrides, "sendParameters.column_types")
+        if isinstance(parsed, dict):
+            accepted_or_4xx(build_schema, layout, parsed)
+
+
+@FAST
+@given(names=st.lists(st.one_of(texts, huge_text), min_size=1, max_size=8, unique=True))
+def test_column_names_normalise_to_unique_glue_names(names: list[str]) -> None:
+    for name in names:
+        normal = normalise_name(name)
+        assert normal and set(normal) <= set(string.ascii_lowercase + string.digits + "_")
+        assert not normal[0].isdigit()
+    layout = Layout(tuple(Column(name) for name in names), "csv")
+    schema = build_schema(layout)
+    assert len(set(schema.names)) == len(names)
+
+
+# -- keys and templates --------------------------------------------------------------------------
+
+template_text = st.one_of(texts, huge_text, st.lists(st.one_of(
+    st.sampled_from([f"{{{p}}}" for p in PLACEHOLDERS] + ["{s3_filename}", "{", "}", "{{", "}}", "/", ".."]),
+    st.text(max_size=8)), max_size=8).map("".join))
+moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
+                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11)),
+                                                  timezone(timedelta(hours=14))]))
+
+
+@FAST
+@given(key=st.one_of(texts, huge_text, template_text))
+def test_validate_key_returns_the_key_or_refuses_with_4xx(key: str) -> None:
+    result = accepted_or_4xx(validate_key, key)
+    if isinstance(result, str):
+        assert len(result.encode("utf-8")) <= 1024 and not result.startswith("/")
+
+
+@FAST
+@given(filename=template_text, template=st.one_of(st.none(), template_text), prefix=texts,
+       values=st.tuples(texts, texts, texts, texts), now=moments)
+def test_templates_render_a_confined_key_or_refuse_with_4xx(filename: str, template: str | None, prefix: str,
+                                                            values: tuple[str, ...], now: datetime) -> None:
+    try:  # deployment settings: refused at start-up (ValueError -> ConfigurationError), never at a call
+        prefix = check_prefix(prefix)
+        template = check_key_template(template) if template else None
+    except ValueError:
+        prefix, template = "", None
+    rendered_values = template_values(occurrence_id=values[0], task_id=values[1], task_name=values[2],
+                                      tenant=values[3], now=now)
+    for value in rendered_values.values():
+        assert value == key_safe(value) and "/" not in value and value.strip(".")
+    key = accepted_or_4xx(target_key, filename, rendered_values, prefix=prefix, template=template)
+    if isinstance(key, str):
+        assert key.startswith(prefix) and validate_key(key) == key
+    accepted_or_4xx(render, filename, "sendParameters.s3_filename", rendered_values)
+
+
+# -- the allowlist -------------------------------------------------------------------------------
+
+@FAST
+@given(url=urls, allowlist=st.one_of(st.none(), texts, st.lists(st.sampled_from(
+    ["http://127.0.0.1:*", "https://*", "http://*:*", "*.amazonaws.com", "http://[::1]:*", "localhost",
+     "http://10.*", "https://[fe80::1]"]), min_size=1, max_size=3).map(",".join)))
+def test_allowlist_check_accepts_or_refuses_with_4xx(url: str, allowlist: str | None) -> None:
+    try:
+        patterns = parse_allowlist(allowlist) if allowlist is not None else DEFAULT_PATTERNS
+    except ValueError:
+        patterns = DEFAULT_PATTERNS
+    result = accepted_or_4xx(check_source_url, url, "presignedUrls.dataFile", patterns)
+    if isinstance(result, str):
+        import urllib3.util
+
+        parsed = urllib3.util.parse_url(url)
+        assert parsed.scheme in ("http", "https") and parsed.auth is None
+        assert not (parsed.host or "").startswith(("169.254.", "[fe80", "[fd00:ec2"))
+    else:
+        assert "X-Amz-Signature" not in result.message
+
+
+# -- the whole handler ---------------------------------------------------------------------------
+
+@st.composite
+def handler_payloads(draw: Any, fault_server: Any, closed_port: int) -> Any:
+    """A payload whose URLs lead to the fault server (serving random layouts), a closed port, or nowhere."""
+    path = f"/{uuid.uuid4().hex}"
+    column = st.tuples(st.text(min_size=1, max_size=8), st.sampled_from(["CHARACTER", "NUMERIC", "x"]))
+    columns = st.lists(column, min_size=1, max_size=4, unique_by=lambda c: c[0])
+    layout = (draw(layouts.filter(lambda b: len(b) < 50_000)) if draw(st.booleans())
+              else json.dumps([{"columnName": n, "dataType": t} for n, t in draw(columns)]).encode())
+    status = draw(st.sampled_from([200, 200, 200, 200, 403, 404, 503]))
+    metadata = fault_server.url(path + "/m", Script(status, layout))
+    data = fault_server.url(path + "/d", Script(200, draw(st.one_of(csv_lines.map(str.encode),
+                                                                    st.binary(max_size=200)))))
+    closed = f"http://127.0.0.1:{closed_port}/x?X-Amz-Signature=s"
+    payload = json.loads(json.dumps(SAMPLE))
+    payload["task"]["occurrenceId"] = str(uuid.uuid4())
+    payload["presignedUrls"] = {"dataFile": draw(st.sampled_from([data, data, closed])),
+                                "metadataFile": draw(st.sampled_from([metadata, metadata, closed]))}
+    filenames = ["a.csv", "{taskName}/{date}/a.csv.gz", "a.parquet", "a.jsonl", "b/{taskId}.csv"]
+    payload["sendParameters"] = {"s3_filename ": draw(st.sampled_from(filenames)) if draw(st.integers(0, 4))
+                                 else draw(texts)}
+    values = ["true", "false", "sync", "async", "auto", "skip", "null", "snappy", "{}", '{"email": "bigint"}']
+    for name in draw(st.lists(st.sampled_from(KNOWN_PARAMETERS[2:]), max_size=3)):
+        value = draw(st.sampled_from(values)) if draw(st.integers(0, 3)) else draw(texts)
+        payload["sendParameters"][name] = value
+    if draw(st.integers(0, 4)) == 0:
+        payload = mutate(payload, draw)
+    return payload
+
+
+@pytest.mark.usefixtures("stack")
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_handler_answers_2xx_4xx_or_502_for_source_failures(fault_server: Any, data: Any) -> None:
+    payload = data.draw(handler_payloads(fault_server, CLOSED_PORT))
+    response = invoke(api_gateway_event(payload))
+    assert response.status < 500 or (response.status == 502
+                                     and response.body["error"]["code"] == "SOURCE_ERROR"), response.body
+    if response.status >= 400:
+        assert set(response.body["error"]) >= {"code", "message", "details", "timestamp", "requestId"}
+
+
+_REFUSING = closed_port()  # held bound, never listening, for the module's life: connections are refused
+CLOSED_PORT = _REFUSING.getsockname()[1]
+
+
+# -- what the properties found, kept as plain regressions -------------------------------------------
+
+@pytest.mark.parametrize(("filename", "data", "params", "status", "code"), [
+    ("a.parquet", b"1,2\n", {}, 422, "UNPROCESSABLE"),  # more fields than the layout has columns
+    ("a.parquet", b"\xff\xfe\n", {}, 422, "UNPROCESSABLE"),  # not UTF-8
+    ("a.csv", b"x\n", {"processing_mode": "async"}, 422, "UNPROCESSABLE"),  # no queue in this deployment
+])
+def test_call_inputs_that_once_gave_500(stack: Any, filename: str, data: bytes, params: dict[str, str],
+                                        status: int, code: str) -> None:
+    from devstack.localstack import webhook_payload
+
+    data_url, metadata_url = stack.stage(data, json.dumps([{"columnName": "a"}]).encode())
+    response = invoke(api_gateway_event(webhook_payload(data_url, metadata_url, filename, **params)))
+    assert (response.status, response.body["error"]["code"]) == (status, code), response.body
