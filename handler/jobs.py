@@ -1,7 +1,7 @@
 """Lambda entry point for ``GET /jobs/{occurrenceId}`` (same API key as the webhook).
 
 It reads one job record: none of the landing stack (source, formats' writers, pipeline, pyarrow) is
-loaded, which keeps its cold start short (tests/unit/handler/test_layers.py, the import contracts in
+loaded, which keeps its cold start short (tests/integration/test_layers.py, the import contracts in
 pyproject.toml).
 """
 

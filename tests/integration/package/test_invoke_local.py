@@ -21,7 +21,6 @@ from devstack.localstack import MotoServer, webhook_payload
 from tests.conftest import Stack, api_gateway_event
 from tests.support.helpers import DATA, HEADER, JSON_LAYOUT
 from tests.support.packaging import serverless_command
-from transforms.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,27 +85,3 @@ def test_invoke_local_uses_the_queue_and_tables_when_named(stack: Stack, moto_se
                                Key={"occurrence_id": {"S": payload["task"]["occurrenceId"]}})["Item"]
     assert record["status"] == {"S": "succeeded"}
     assert len(dynamodb.scan(TableName=f"idempotency-{suffix}")["Items"]) == 1
-
-
-STACK = {"jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
-         "idempotency_table": "ci360-s3-connector-dev-idempotency"}
-
-
-def resources(settings: Settings) -> tuple[str | None, str | None, str | None]:
-    return settings.jobs_queue, settings.jobs_table, settings.idempotency_table
-
-
-def test_a_deployed_function_uses_the_stacks_queue_and_tables() -> None:
-    env = {"s3_bucket_name": "b", **STACK, **{f"local_{k}": "" for k in STACK}}
-    assert resources(Settings.from_env(env)) == tuple(STACK.values())
-
-
-def test_a_local_invoke_uses_only_what_was_named() -> None:
-    # What serverless.yml gives a local invoke when nothing was named: the stack's names, and empty local_*.
-    env = {"s3_bucket_name": "b", "IS_LOCAL": "true", **STACK, **{f"local_{k}": "" for k in STACK}}
-    assert resources(Settings.from_env(env)) == (None, None, None)
-    named = {**env, "jobs_table": "mine", "local_jobs_table": "mine"}
-    assert resources(Settings.from_env(named)) == (None, "mine", None)
-    # Run outside the framework (no local_* variables): the variables themselves are what was named.
-    assert resources(Settings.from_env({"s3_bucket_name": "b", "IS_LOCAL": "true", "jobs_queue": "q"})) == (
-        "q", None, None)

@@ -28,12 +28,6 @@ def test_a_full_run_writes_nothing_to_local_disk(stack: Stack, disk_audit, filen
         assert gzip.decompress(landed) == HEADER + data
 
 
-def test_the_audit_does_see_disk_writes(disk_audit, tmp_path) -> None:
-    """Proof that the audit above can fail."""
-    (tmp_path / "x").write_bytes(b"written")
-    assert str(tmp_path / "x") in disk_audit.writes
-
-
 def test_s3_failing_mid_upload_leaves_no_object_and_no_pending_upload(stack: Stack) -> None:
     job, settings = job_for(stack, big_audience(), "midway.csv")
     with pytest.raises(SinkError) as raised:

@@ -17,9 +17,6 @@ import pytest
 
 from devstack.localstack import webhook_payload
 from tests.conftest import Stack, api_gateway_event, invoke
-from transforms.errors import ConfigurationError
-from transforms.jobs.pipeline import encryption
-from transforms.settings import Settings
 
 LAYOUT = json.dumps([
     {"columnName": "identity_id", "dataType": "CHARACTER"},
@@ -77,13 +74,6 @@ def test_a_bucket_defaulting_to_sse_s3_gets_sse_s3(stack: Stack) -> None:
     assert land(stack, "out/small.csv", SMALL)["ServerSideEncryption"] == "AES256"
 
 
-def test_no_encryption_header_is_sent_by_default() -> None:
-    assert encryption(Settings.from_env({"s3_bucket_name": "b"})) == {}
-    # A key named for the grant only (the bucket's default is SSE-KMS under it): still no header.
-    assert encryption(Settings.from_env({"s3_bucket_name": "b", "kms_key_id": "arn:k",
-                                         "encryption": "bucket-default"})) == {}
-
-
 @pytest.mark.parametrize(("key", "data"), CASES, ids=IDS)
 def test_sse_kms_under_the_configured_key(stack: Stack, monkeypatch: pytest.MonkeyPatch, key: str,
                                           data: bytes) -> None:
@@ -103,16 +93,6 @@ def test_sse_s3_can_be_forced_over_the_buckets_kms_default(stack: Stack, monkeyp
     head = land(stack, key, data)
     assert head["ServerSideEncryption"] == "AES256"
     assert "SSEKMSKeyId" not in head
-
-
-@pytest.mark.parametrize(("env", "says"), [
-    ({"encryption": "sse-kms"}, "needs kms_key_id"),
-    ({"encryption": "sse-s3", "kms_key_id": "arn:k"}, "contradicts kms_key_id"),
-    ({"encryption": "AES128"}, "must be one of bucket-default, sse-s3, sse-kms"),
-])
-def test_contradictory_or_unknown_encryption_settings_are_refused(env: dict[str, str], says: str) -> None:
-    with pytest.raises(ConfigurationError, match=says):
-        Settings.from_env({"s3_bucket_name": "b", **env})
 
 
 def test_a_refused_encryption_setting_is_500_and_nothing_is_written(stack: Stack,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -97,11 +95,3 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main(argv)
     assert caught.value.code == 2
     assert "usage:" in capsys.readouterr().err
-
-
-def test_python_dash_m_transforms(metadata: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    done = subprocess.run([sys.executable, "-m", "transforms", "ddl", metadata, "--location", "s3://b/p/",
-                           "--format", "jsonl.gz"], capture_output=True, text=True, env=env, check=False)
-    assert done.returncode == 0, done.stderr
-    assert "org.openx.data.jsonserde.JsonSerDe" in done.stdout

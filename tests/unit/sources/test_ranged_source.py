@@ -1,0 +1,46 @@
+"""The ranged download's read-ahead against the fault server (in this process, on 127.0.0.1), and its
+settings. Downloads through moto's presigned URLs: tests/integration/sources/test_ranged_source.py."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import pytest
+
+from tests.support.faultserver import Script
+from transforms.sources.http import HttpSource
+from transforms.sources.ranged import RangedStream, open_ranged
+
+MIB = 1024 * 1024
+
+
+def test_ranges_fetched_ahead_are_bounded_by_connections(fault_server) -> None:
+    """Memory: however slow the reader, no more than ``connections`` ranges are fetched ahead of it."""
+    data = bytes(range(256)) * (40 * 1024)  # 10 MiB: ten ranges of 1 MiB
+    url = fault_server.url("/bounded", Script(body=data, etag='"v1"', delay=0.05))
+    with open_ranged(HttpSource(backoff=0.01), url, "data", connections=3, range_size=MIB) as stream:
+        assert isinstance(stream, RangedStream)
+        assert stream.read(10) == data[:10]
+        concurrent.futures.wait(list(stream._pending))  # everything the stream asked for so far
+        # range 0 (being read) and three ahead: (connections + 1) ranges in memory at most
+        assert len(fault_server.requests_for("/bounded")) == 4
+        assert len(stream._pending) == 3
+        rest = stream.read()
+    assert data[:10] + rest == data
+    assert len(fault_server.requests_for("/bounded")) == 10
+    assert 2 <= fault_server.max_active <= 3
+
+
+def test_download_settings() -> None:
+    from transforms.errors import ConfigurationError
+    from transforms.settings import Settings
+
+    default = Settings.from_env({"s3_bucket_name": "b"})
+    assert (default.download_connections, default.download_range_bytes) == (8, 4 * MIB)
+    chosen = Settings.from_env({"s3_bucket_name": "b", "download_connections": "1",
+                                "download_range_mb": "16"})
+    assert (chosen.download_connections, chosen.download_range_bytes) == (1, 16 * MIB)
+    for bad in ({"download_connections": "0"}, {"download_connections": "33"}, {"download_range_mb": "0"},
+                {"download_connections": "many"}):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({"s3_bucket_name": "b", **bad})
