@@ -4,25 +4,96 @@ resources live in ``devstack``, shared with the demo and the benchmark)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from devstack.localstack import webhook_payload
+from devstack.localstack import object_keys, pending_uploads, stage, webhook_payload
 from transforms.ci360.layout import parse_layout
 from transforms.ci360.payload import parse_job
 from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings
 
-if TYPE_CHECKING:
-    from tests.conftest import Stack
-
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
+
+# -- the stack and the Lambda around the handlers -------------------------------------------------
+
+@dataclass
+class Stack:
+    """A staging bucket (CI360's side) and a target bucket (the customer's), both fresh."""
+
+    s3: Any
+    staging: str
+    target: str
+
+    def stage(self, data: bytes, metadata: bytes) -> tuple[str, str]:
+        return stage(self.s3, self.staging, data, metadata)
+
+    def landed(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.target, Key=key)["Body"].read()
+
+    def target_keys(self) -> list[str]:
+        return object_keys(self.s3, self.target)
+
+    def pending_uploads(self) -> list[dict[str, Any]]:
+        return pending_uploads(self.s3, self.target)
+
+
+class LambdaContext:
+    """The attributes the Lambda runtime's context offers and the handler (via Powertools) reads."""
+
+    function_name = "ci360-s3-connector-test-webhook"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ci360-s3-connector-test-webhook"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def api_gateway_event(payload: Any, *, base64_body: bool = False,
+                      raw_body: str | None = None) -> dict[str, Any]:
+    """A REST API (Lambda proxy) event for POST /upload with the given body."""
+    body = raw_body if raw_body is not None else json.dumps(payload)
+    if base64_body:
+        body = base64.b64encode(body.encode("utf-8")).decode("ascii")
+    return {
+        "resource": "/upload",
+        "path": "/upload",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json", "x-api-key": "test-api-key"},
+        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test"},
+        "body": body,
+        "isBase64Encoded": base64_body,
+    }
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    raw: dict[str, Any]
+
+
+def invoke(event: dict[str, Any]) -> Response:
+    from handler.webhook import handle
+
+    raw = handle(event, LambdaContext())
+    assert raw["headers"]["Content-Type"] == "application/json"
+    return Response(raw["statusCode"], json.loads(raw["body"]), raw)
+
+
+# -- audiences ------------------------------------------------------------------------------------
 
 # The audience most end-to-end tests send: its layout, the header row it gets, and its rows.
 JSON_LAYOUT = json.dumps([
@@ -124,7 +195,6 @@ def sqs_event(queue_url: str) -> dict[str, Any]:
 def get_job(occurrence_id: str) -> tuple[int, dict[str, Any]]:
     """GET /jobs/{occurrenceId}, through its handler: the status code and the record as CI360 reads it."""
     from handler import jobs as jobs_handler
-    from tests.conftest import LambdaContext
 
     raw = jobs_handler.handle({"pathParameters": {"occurrenceId": occurrence_id}}, LambdaContext())
     return raw["statusCode"], json.loads(raw["body"])

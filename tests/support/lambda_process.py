@@ -16,7 +16,7 @@ import sys
 def main() -> None:
     function, name = sys.argv[1], sys.argv[2]
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
-    from tests.conftest import LambdaContext
+    from tests.support.helpers import LambdaContext
 
     context = LambdaContext()
     context.function_name = name

@@ -39,8 +39,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support import opencsv
+from tests.support.helpers import Stack, api_gateway_event, invoke
 from tests.support.orc_streams import stored_timestamps
 
 LAYOUT = json.dumps([

@@ -5,10 +5,10 @@ from __future__ import annotations
 import boto3
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support.helpers import TYPED_COLUMN_TYPES as COLUMN_TYPES
 from tests.support.helpers import TYPED_DATA as DATA
 from tests.support.helpers import TYPED_LAYOUT as LAYOUT
+from tests.support.helpers import Stack, api_gateway_event, invoke
 
 
 def land(stack: Stack, key: str):

@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import unique_bucket, webhook_payload
-from tests.conftest import Stack, api_gateway_event
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, big_audience
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, Stack, api_gateway_event, big_audience
 from transforms.cli.main import main
 from transforms.cli.progress_bar import human_bytes
 

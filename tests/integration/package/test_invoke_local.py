@@ -18,8 +18,7 @@ from typing import Any
 import boto3
 
 from devstack.localstack import MotoServer, webhook_payload
-from tests.conftest import Stack, api_gateway_event
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, Stack, api_gateway_event
 from tests.support.packaging import serverless_command
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event
 from tests.support import packaging
+from tests.support.helpers import Stack, api_gateway_event
 
 PROJECT = Path(__file__).resolve().parents[3]
 SDK = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil"}  # packaged, from requirements.txt

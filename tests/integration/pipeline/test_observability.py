@@ -7,8 +7,7 @@ import json
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
-from tests.support.helpers import DATA, JSON_LAYOUT, big_audience
+from tests.support.helpers import DATA, JSON_LAYOUT, Stack, api_gateway_event, big_audience, invoke
 
 
 def emf_documents(text: str) -> list[dict]:

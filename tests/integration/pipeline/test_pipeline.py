@@ -6,8 +6,7 @@ import gzip
 
 import pytest
 
-from tests.conftest import Stack
-from tests.support.helpers import HEADER, FlakyClient, big_audience, job_for
+from tests.support.helpers import HEADER, FlakyClient, Stack, big_audience, job_for
 from transforms.errors import SinkError
 from transforms.jobs.pipeline import run
 from transforms.sources.http import HttpSource

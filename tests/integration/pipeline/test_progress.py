@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Stack
-from tests.support.helpers import big_audience, job_for
+from tests.support.helpers import Stack, big_audience, job_for
 from transforms.errors import DeadlineError
 from transforms.jobs.pipeline import run
 from transforms.progress import Deadline, Snapshot

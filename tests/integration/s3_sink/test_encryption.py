@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
+from tests.support.helpers import Stack, api_gateway_event, invoke
 
 LAYOUT = json.dumps([
     {"columnName": "identity_id", "dataType": "CHARACTER"},

@@ -7,8 +7,7 @@ import zlib
 
 import pytest
 
-from tests.conftest import Stack
-from tests.support.helpers import FlakyClient
+from tests.support.helpers import FlakyClient, Stack
 from transforms.errors import SinkError
 from transforms.sinks.s3 import S3MultipartSink
 

@@ -19,8 +19,7 @@ import pytest
 from botocore.config import Config
 
 from devstack.localstack import SeaweedServer, pending_uploads, unique_bucket, webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
-from tests.support.helpers import HEADER, JSON_LAYOUT
+from tests.support.helpers import HEADER, JSON_LAYOUT, Stack, api_gateway_event, invoke
 from tests.support.s3proxy import WRONG_CRC32, ChecksumProxy
 from transforms.ci360.payload import parse_job
 from transforms.errors import ConfigurationError, IntegrityError, is_transient

@@ -28,9 +28,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import MotoServer, pending_uploads, s3_client, stage, unique_bucket, webhook_payload
-from tests.conftest import api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import HEADER, JSON_LAYOUT, FlakyClient, big_audience
+from tests.support.helpers import HEADER, JSON_LAYOUT, FlakyClient, api_gateway_event, big_audience, invoke
 from transforms.ci360.payload import parse_job
 from transforms.errors import ConflictError, SinkError
 from transforms.jobs.pipeline import UNVERIFIED, run

@@ -13,9 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import HEADER, JSON_LAYOUT, big_audience, payload_with_data
+from tests.support.helpers import (
+    HEADER,
+    JSON_LAYOUT,
+    Stack,
+    api_gateway_event,
+    big_audience,
+    invoke,
+    payload_with_data,
+)
 from transforms.sources.http import HttpSource, SourceStream
 from transforms.sources.ranged import open_ranged
 

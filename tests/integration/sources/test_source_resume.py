@@ -10,9 +10,8 @@ import gzip
 
 import pytest
 
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import HEADER, big_audience, payload_with_data
+from tests.support.helpers import HEADER, Stack, api_gateway_event, big_audience, invoke, payload_with_data
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,19 @@ from typing import Any
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import LambdaContext, Response, Stack, api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, AsyncStack, get_job
+from tests.support.helpers import (
+    DATA,
+    HEADER,
+    JSON_LAYOUT,
+    AsyncStack,
+    LambdaContext,
+    Response,
+    Stack,
+    api_gateway_event,
+    get_job,
+    invoke,
+)
 
 SECRETS = ("deadbeefsignature", "SECRETTOKEN", "AKIA%2F", "AKIA/")
 
@@ -384,7 +394,7 @@ def test_column_types_may_be_sent_as_a_json_object(stack: Stack, tmp_path) -> No
 
 CHILD = r"""
 import json, sys
-from tests.conftest import LambdaContext, api_gateway_event
+from tests.support.helpers import LambdaContext, api_gateway_event
 from handler.webhook import handle
 raw = handle(api_gateway_event(json.loads(sys.stdin.read())), LambdaContext())
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))

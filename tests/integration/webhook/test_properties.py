@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack.localstack import closed_port
-from tests.conftest import api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import SAMPLES
+from tests.support.helpers import SAMPLES, api_gateway_event, invoke
 
 SAMPLE = json.loads((SAMPLES / "webhook.json").read_text())
 KNOWN_PARAMETERS = ("s3_filename", "s3_filename ", "csv_header", "column_types", "on_bad_value",

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, Stack, api_gateway_event, invoke
 from transforms.ci360.allowlist import parse_allowlist
 from transforms.ci360.payload import parse_job
 from transforms.errors import ConflictError, SinkError

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
 from tests.support.helpers import TYPED_COLUMN_TYPES as COLUMN_TYPES
 from tests.support.helpers import TYPED_DATA as DATA
 from tests.support.helpers import TYPED_LAYOUT as LAYOUT
+from tests.support.helpers import Stack, api_gateway_event, invoke
 
 EXPECTED = {
     "identity_id": ["id-1", "id-2", "id-3", "id-4"],

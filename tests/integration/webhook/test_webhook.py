@@ -11,8 +11,7 @@ import pytest
 from backports import zstd
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Stack, api_gateway_event, invoke
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, SAMPLES
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, SAMPLES, Stack, api_gateway_event, invoke
 from transforms.jobs.pipeline import UNVERIFIED
 
 

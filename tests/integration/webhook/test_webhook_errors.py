@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.conftest import Response, Stack, api_gateway_event, invoke
 from tests.support.faultserver import EXPIRED_XML, Script
-from tests.support.helpers import DATA, JSON_LAYOUT
+from tests.support.helpers import DATA, JSON_LAYOUT, Response, Stack, api_gateway_event, invoke
 
 
 def assert_error(response: Response, status: int, code: str, mentions: str) -> dict[str, Any]:

@@ -10,9 +10,18 @@ import pytest
 
 from devstack.localstack import webhook_payload
 from handler import worker
-from tests.conftest import LambdaContext, Stack, api_gateway_event, invoke
 from tests.support.faultserver import Script
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, AsyncStack, get_job
+from tests.support.helpers import (
+    DATA,
+    HEADER,
+    JSON_LAYOUT,
+    AsyncStack,
+    LambdaContext,
+    Stack,
+    api_gateway_event,
+    get_job,
+    invoke,
+)
 from transforms.errors import SourceError
 
 

@@ -26,10 +26,18 @@ import pytest
 from devstack.localstack import create_job_stack, webhook_payload
 from handler import jobs as jobs_handler
 from handler import runtime, webhook, worker
-from tests.conftest import LambdaContext, Response, Stack, api_gateway_event
 from tests.support.dynamodb_proxy import THROTTLED, DynamoDBProxy
 from tests.support.faultserver import Script
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, sqs_event
+from tests.support.helpers import (
+    DATA,
+    HEADER,
+    JSON_LAYOUT,
+    LambdaContext,
+    Response,
+    Stack,
+    api_gateway_event,
+    sqs_event,
+)
 from transforms.errors import JobStoreError
 
 ROOT = Path(__file__).resolve().parents[3]

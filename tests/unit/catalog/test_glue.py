@@ -4,7 +4,6 @@ The registrations themselves run against moto in tests/integration/catalog/test_
 from __future__ import annotations
 
 import json
-import socket
 
 import boto3
 import pytest
@@ -26,11 +25,8 @@ def schema(**overrides: str) -> TypedSchema:
     return build_schema(LAYOUT, overrides)
 
 
-def test_an_unreachable_glue_is_a_catalog_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    dead = boto3.client("glue", endpoint_url=f"http://127.0.0.1:{port}",
+def test_an_unreachable_glue_is_a_catalog_error(refusing_port: int) -> None:
+    dead = boto3.client("glue", endpoint_url=f"http://127.0.0.1:{refusing_port}",
                         config=Config(retries={"max_attempts": 1}, connect_timeout=1))
     with pytest.raises(CatalogError) as caught:
         register_table(dead, "db", bucket="target", key="a/b.csv", schema=schema(), fmt="csv",
