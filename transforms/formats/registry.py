@@ -116,32 +116,42 @@ def lazy(module: str, function: str) -> WriteFunction:
     return write
 
 
-_REGISTRY: list[Format] = []
 DEFAULT_FORMAT = Format("csv", (".csv",), "text/csv; charset=utf-8", copy_csv, CSV_TABLE)
 
 
-def register(fmt: Format) -> None:
-    """Add a format; the longest matching suffix wins, so ``.csv.gz`` beats ``.gz``."""
-    _REGISTRY.append(fmt)
+class Registry:
+    """Formats by suffix. The connector uses the one below (``register``, ``format_for_key``); a test
+    or an extension can build its own, starting from a copy of it, without touching the shared one."""
+
+    def __init__(self, formats: list[Format] | None = None) -> None:
+        self._formats: list[Format] = list(formats or [])
+
+    def register(self, fmt: Format) -> None:
+        """Add a format; the longest matching suffix wins, so ``.csv.gz`` beats ``.gz``."""
+        self._formats.append(fmt)
+
+    def format_for_key(self, key: str) -> Format:
+        """The format a key's extension asks for; an unknown extension is passed through as CSV."""
+        lowered = key.lower()
+        matches = [(len(suffix), fmt) for fmt in self._formats for suffix in fmt.suffixes
+                   if lowered.endswith(suffix)]
+        return max(matches, key=lambda match: match[0])[1] if matches else DEFAULT_FORMAT
+
+    def format_named(self, name: str) -> Format:
+        for fmt in self._formats:
+            if fmt.name == name:
+                return fmt
+        raise KeyError(name)
+
+    def formats(self) -> list[Format]:
+        return list(self._formats)
 
 
-def format_for_key(key: str) -> Format:
-    """The format a key's extension asks for; an unknown extension is passed through as CSV."""
-    lowered = key.lower()
-    matches = [(len(suffix), fmt) for fmt in _REGISTRY for suffix in fmt.suffixes
-               if lowered.endswith(suffix)]
-    return max(matches, key=lambda match: match[0])[1] if matches else DEFAULT_FORMAT
-
-
-def format_named(name: str) -> Format:
-    for fmt in _REGISTRY:
-        if fmt.name == name:
-            return fmt
-    raise KeyError(name)
-
-
-def registered_formats() -> list[Format]:
-    return list(_REGISTRY)
+REGISTRY = Registry()
+register = REGISTRY.register
+format_for_key = REGISTRY.format_for_key
+format_named = REGISTRY.format_named
+registered_formats = REGISTRY.formats
 
 
 _jsonl = lazy("transforms.formats.columnar", "write_jsonl")

@@ -7,11 +7,11 @@ import pytest
 from transforms.ci360.layout import parse_layout
 from transforms.formats.registry import (
     Format,
+    Registry,
     WriteContext,
     WriteOptions,
     copy_csv,
     format_for_key,
-    register,
     registered_formats,
 )
 from transforms.formats.tables import CSV_TABLE
@@ -27,15 +27,14 @@ def test_format_is_chosen_by_extension(key: str, name: str) -> None:
     assert format_for_key(key).name == name
 
 
-def test_a_registered_format_slots_in_and_the_longest_suffix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    import transforms.formats.registry as formats
-
-    # Registered into a copy of the registry, which monkeypatch puts back: the shared one is never touched.
-    monkeypatch.setattr(formats, "_REGISTRY", registered_formats())
+def test_a_registered_format_slots_in_and_the_longest_suffix_wins() -> None:
+    # Registered into a registry of its own that starts as the connector's: the shared one is never touched.
+    formats = Registry(registered_formats())
     fake = Format("x.csv", (".x.csv",), "text/plain", copy_csv, CSV_TABLE)
-    register(fake)
-    assert format_for_key("a.x.csv") is fake  # ".x.csv" and ".csv" both match: the longer one wins
-    assert format_for_key("a.csv").name == "csv" and format_for_key("a.y.csv").name == "csv"
+    formats.register(fake)
+    assert formats.format_for_key("a.x.csv") is fake  # ".x.csv" and ".csv" both match: the longer one wins
+    assert formats.format_for_key("a.csv").name == "csv" and formats.format_for_key("a.y.csv").name == "csv"
+    assert format_for_key("a.x.csv").name == "csv" and fake not in registered_formats()
 
 
 class Chunks:
