@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: demo test lint lint-tools bench bench-moto install node clean
+.PHONY: demo test unit lint lint-tools bench bench-moto install node clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,11 +33,16 @@ node: node_modules/.package-lock.json
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
 
-# The suite runs cfn-lint and checkov on the packaged templates (tests/integration/package/test_template.py), once each.
+# The suite runs cfn-lint and checkov on the packaged templates (tests/integration/package/test_template.py),
+# once each.
 test: install node lint-tools
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# The unit tests alone: no server, no process, no AWS (tests/unit/conftest.py guards it).
+unit: install
+	$(PY) -m pytest -q tests/unit
 
 # ruff, then cfn-lint and checkov on the templates `serverless package` writes (no wheels: a few seconds).
 lint: install node lint-tools

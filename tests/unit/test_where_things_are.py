@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -31,3 +32,37 @@ def test_nothing_on_the_map_is_missing_from_the_tree() -> None:
     shipped_part = tree_map().split("\ndevstack/", 1)[0]  # below it: tests, bench and scripts
     named = set(re.findall(r"(?<![\w.])(\w+\.py)\b", shipped_part))
     assert named <= shipped, f"on the map but not in the tree: {sorted(named - shipped)}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_the_unit_tests_mirror_the_packages_and_the_map_names_every_test_folder() -> None:
+    packages = {p.name for p in (ROOT / "transforms").iterdir() if (p / "__init__.py").exists()}
+    unit = {p.name for p in (ROOT / "tests" / "unit").iterdir() if (p / "__init__.py").exists()}
+    assert unit == packages | {"handler"}
+    integration = {p.name for p in (ROOT / "tests" / "integration").iterdir() if (p / "__init__.py").exists()}
+    tests_part = tree_map().split("\ntests/", 1)[1]
+    for name in sorted(unit | integration | {"unit", "integration", "support"}):
+        assert f"{name}/" in tests_part, f"tests/.../{name}/ is not on the map"
+
+
+def test_test_modules_import_shared_code_from_tests_support_only() -> None:
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        from_tests = {name for name in imported_modules(path) if name == "tests" or name.startswith("tests.")}
+        assert all(name.startswith("tests.support") for name in from_tests), (
+            f"{path.relative_to(ROOT)} imports {sorted(from_tests)}: shared code lives in tests/support/")
+
+
+def test_nothing_shipped_nor_run_by_make_imports_tests() -> None:
+    for top in ("handler", "transforms", "devstack", "bench", "scripts"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            found = {name for name in imported_modules(path) if name == "tests" or name.startswith("tests.")}
+            assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
