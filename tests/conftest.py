@@ -1,7 +1,7 @@
 """Fixtures for every test, none of which starts a process: the settings cleared, the disk-write audit,
-the fault server (in this process), a refusing port, the function's log stream. And a guard, an audit
-hook (tests/support/guard.py), that refuses any connection this process opens to an address other than
-loopback (the guide's rule: tests only ever contact this machine).
+the fault server (in this process), a refusing port, the function's log stream, the command line's input
+files. And a guard, an audit hook (tests/support/guard.py), that refuses any connection this process
+opens to an address other than loopback (the guide's rule: tests only ever contact this machine).
 
 The servers (moto, SeaweedFS) and the AWS environment are tests/integration/conftest.py's; unit tests
 get an environment that reaches nothing (tests/unit/conftest.py)."""
@@ -13,11 +13,13 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.guard import only_this_machine
+from tests.support.helpers import DATA, DDL_METADATA, JSON_LAYOUT
 
 # The function's settings a test may have set; each test starts without them (the allowlist admits the
 # local servers and the fault server, all on loopback, as the local stack does).
@@ -102,3 +104,19 @@ def lambda_logs() -> Iterator[io.StringIO]:
     finally:
         handler.stream = previous
 
+
+@pytest.fixture
+def metadata(tmp_path: Path) -> str:
+    """A layout file for the command line's ddl."""
+    path = tmp_path / "audience_metadata.json"
+    path.write_bytes(DDL_METADATA)
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[str, str]:
+    """A staged audience as local files for the command line: (data, metadata)."""
+    data, metadata = tmp_path / "audience.csv", tmp_path / "audience_metadata.json"
+    data.write_bytes(DATA)
+    metadata.write_bytes(JSON_LAYOUT)
+    return str(data), str(metadata)

@@ -9,18 +9,16 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 
+from tests.support.helpers import ROOT
 from transforms.errors import SourceError
 from transforms.jobs.landing import Guard
 from transforms.jobs.store import JobStore
 from transforms.progress import Deadline
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def loaded_after(statement: str) -> set[str]:

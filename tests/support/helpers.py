@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from hypothesis import strategies as st
 
 from devstack.localstack import object_keys, pending_uploads, stage, webhook_payload
 from transforms.ci360.layout import parse_layout
@@ -21,6 +22,7 @@ from transforms.ci360.payload import parse_job
 from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]  # the project
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "ci360"  # copies of shared/ci360/samples
 
 # -- the stack and the Lambda around the handlers -------------------------------------------------
@@ -239,3 +241,126 @@ def payload_with_data(stack: Stack, data_url: str, key: str) -> dict:
     """A webhook whose data file is ``data_url`` (a fault server's, say) and whose layout is staged."""
     _, metadata_url = stack.stage(b"", JSON_LAYOUT)
     return webhook_payload(data_url, metadata_url, key)
+
+
+# -- hypothesis strategies shared by the property tests (unit, and through the handler) ------------
+
+SAMPLE = json.loads((SAMPLES / "webhook.json").read_text())
+KNOWN_PARAMETERS = ("s3_filename", "s3_filename ", "csv_header", "column_types", "on_bad_value",
+                    "compression", "processing_mode", "overwrite")
+odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)  # surrogates included
+texts = st.one_of(st.text(max_size=40), odd_text, st.sampled_from(["", " ", "..", "/", "{", "}", "{date}",
+                                                                  "\x00", "\u202e", "\ud800", "é" * 600]))
+huge_text = st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "{", "/", "\ud83d\ude00"]),
+                      st.integers(1000, 200_000))
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), texts)
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=12)
+urls = st.one_of(
+    texts,
+    st.builds("{}://{}{}:{}/{}?X-Amz-Signature=s".format,
+              st.sampled_from(["http", "https", "HTTPS", "ftp", "file", "javascript", ""]),
+              st.sampled_from(["", "user:pw@", "@", "a@b@"]),
+              st.sampled_from(["127.0.0.1", "localhost", "169.254.169.254", "[::1]", "[fe80::1]",
+                               "10.0.0.1", "2130706433", "0x7f.1", "b.s3.amazonaws.com", "evil.example",
+                               "[::ffff:a9fe:a9fe]", "", "[", "]", "xn--nxasmq6b", "ünï.com",
+                               "%31%32%37.0.0.1", "[fd00:ec2::254]"]),
+              st.one_of(st.integers(-1, 70_000).map(str), st.sampled_from(["", "*", "x", "08"])),
+              texts),
+)
+def mutate(payload: dict[str, Any], draw: Any) -> dict[str, Any]:
+    """The published sample with random fields replaced, dropped or added."""
+    payload = json.loads(json.dumps(payload))
+    for _ in range(draw(st.integers(0, 4))):
+        section = draw(st.sampled_from(["task", "tenant", "presignedUrls", "sendParameters", None]))
+        if section is None:
+            payload[draw(texts)] = draw(json_values)
+            continue
+        if draw(st.booleans()) or not isinstance(payload.get(section), dict):
+            payload[section] = draw(st.one_of(json_values, st.dictionaries(texts, json_values, max_size=5)))
+            continue
+        target = payload[section]
+        names = list(target) + (list(KNOWN_PARAMETERS) if section == "sendParameters" else [])
+        name = draw(st.one_of(st.sampled_from(names), texts)) if names else draw(texts)
+        if draw(st.integers(0, 3)) == 0:
+            target.pop(name, None)
+        else:
+            target[name] = draw(st.one_of(json_values, urls, huge_text) if section == "presignedUrls"
+                                else st.one_of(json_values, huge_text))
+    return payload
+csv_fields = st.one_of(st.text(max_size=12), st.sampled_from(['"', '""', '"a,b"', "\x00", "\r"]))
+csv_lines = st.lists(st.lists(csv_fields, max_size=6).map(",".join), max_size=3).map("\n".join)
+column_entries = st.one_of(
+    st.fixed_dictionaries({"columnName": json_values, "dataType": json_values}),
+    st.fixed_dictionaries({"COLUMNNAME ": texts, "type": texts}),
+    st.dictionaries(texts, json_values, max_size=3),
+    json_values,
+)
+layouts = st.one_of(
+    st.binary(max_size=300),
+    csv_lines.map(lambda s: s.encode("utf-8", "surrogatepass")),
+    st.lists(column_entries, max_size=6).map(lambda c: json.dumps(c).encode()),
+    st.dictionaries(st.sampled_from(["columns", "Columns", "x"]), st.lists(column_entries, max_size=4),
+                    max_size=2).map(lambda c: json.dumps(c).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.builds(lambda n: b"a" * n, st.integers(100_000, 300_000)),  # one field past the csv module's limit
+    st.builds(lambda n: b"[" * n, st.integers(1, 100_000)),
+    st.builds(lambda s: ("\ufeff" + s).encode(), st.text(max_size=50)),
+)
+
+
+# -- secrets that must never show ------------------------------------------------------------------
+
+SECRETS = ("deadbeefsignature", "SECRETTOKEN", "AKIA%2F", "AKIA/")
+def url_secrets(payload: dict[str, Any]) -> list[str]:
+    """The credential values in a payload's presigned URLs (moto's real signatures included)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    found = []
+    for url in payload["presignedUrls"].values():
+        for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+            if name in ("X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential") and len(value) > 4:
+                found.append(value)
+    return found
+def assert_no_secret(*texts: str, payload: dict[str, Any] | None = None) -> None:
+    everything = "\n".join(texts)
+    for secret in SECRETS + tuple(url_secrets(payload) if payload else ()):
+        assert secret not in everything, secret
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def write_event(tmp_path: Path, event: Any) -> str:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    return str(path)
+
+# A layout for `python -m transforms ddl`: a name that needs quoting, and the types that map to others.
+DDL_METADATA = json.dumps([
+    {"columnName": "Customer ID", "dataType": "NUMERIC"},
+    {"columnName": "email", "dataType": "CHARACTER"},
+    {"columnName": "last_seen", "dataType": "DATETIME"},
+]).encode()
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """``python -m transforms ...`` in this process: the exit code, stdout and stderr."""
+    from transforms.cli.main import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- Glue ------------------------------------------------------------------------------------------
+
+GLUE_LAYOUT = parse_layout(json.dumps([
+    {"columnName": "Customer ID", "dataType": "NUMERIC"},
+    {"columnName": "email", "dataType": "CHARACTER"},
+    {"columnName": "signup", "dataType": "DATE"},
+]).encode())
+
+
+def glue_schema(**overrides: str) -> TypedSchema:
+    """GLUE_LAYOUT's schema, with column_types overrides."""
+    return build_schema(GLUE_LAYOUT, overrides)

@@ -16,7 +16,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from handler.responses import status_for
-from tests.support.helpers import SAMPLES
+from tests.support.helpers import (
+    SAMPLE,
+    huge_text,
+    json_values,
+    layouts,
+    mutate,
+    texts,
+    urls,
+)
 from transforms.ci360.allowlist import DEFAULT_PATTERNS, check_source_url, parse_allowlist
 from transforms.ci360.delivery import webhook_payload as decode_event
 from transforms.ci360.keys import (
@@ -35,11 +43,8 @@ from transforms.errors import ConnectorError
 from transforms.schema.columns import build_schema, normalise_name, parse_overrides
 from transforms.settings import Settings
 
-SAMPLE = json.loads((SAMPLES / "webhook.json").read_text())
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLOCK = datetime(2026, 11, 23, 19, 45, 1, tzinfo=UTC)
-KNOWN_PARAMETERS = ("s3_filename", "s3_filename ", "csv_header", "column_types", "on_bad_value",
-                    "compression", "processing_mode", "overwrite")
 SETTINGS = (
     Settings(bucket="target"),
     Settings(bucket="target", source_host_allowlist=parse_allowlist("http://127.0.0.1:*")),
@@ -61,49 +66,6 @@ def accepted_or_4xx(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # -- strategies ----------------------------------------------------------------------------------
-
-odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)  # surrogates included
-texts = st.one_of(st.text(max_size=40), odd_text, st.sampled_from(["", " ", "..", "/", "{", "}", "{date}",
-                                                                  "\x00", "\u202e", "\ud800", "é" * 600]))
-huge_text = st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "{", "/", "\ud83d\ude00"]),
-                      st.integers(1000, 200_000))
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), texts)
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=12)
-urls = st.one_of(
-    texts,
-    st.builds("{}://{}{}:{}/{}?X-Amz-Signature=s".format,
-              st.sampled_from(["http", "https", "HTTPS", "ftp", "file", "javascript", ""]),
-              st.sampled_from(["", "user:pw@", "@", "a@b@"]),
-              st.sampled_from(["127.0.0.1", "localhost", "169.254.169.254", "[::1]", "[fe80::1]",
-                               "10.0.0.1", "2130706433", "0x7f.1", "b.s3.amazonaws.com", "evil.example",
-                               "[::ffff:a9fe:a9fe]", "", "[", "]", "xn--nxasmq6b", "ünï.com",
-                               "%31%32%37.0.0.1", "[fd00:ec2::254]"]),
-              st.one_of(st.integers(-1, 70_000).map(str), st.sampled_from(["", "*", "x", "08"])),
-              texts),
-)
-
-
-def mutate(payload: dict[str, Any], draw: Any) -> dict[str, Any]:
-    """The published sample with random fields replaced, dropped or added."""
-    payload = json.loads(json.dumps(payload))
-    for _ in range(draw(st.integers(0, 4))):
-        section = draw(st.sampled_from(["task", "tenant", "presignedUrls", "sendParameters", None]))
-        if section is None:
-            payload[draw(texts)] = draw(json_values)
-            continue
-        if draw(st.booleans()) or not isinstance(payload.get(section), dict):
-            payload[section] = draw(st.one_of(json_values, st.dictionaries(texts, json_values, max_size=5)))
-            continue
-        target = payload[section]
-        names = list(target) + (list(KNOWN_PARAMETERS) if section == "sendParameters" else [])
-        name = draw(st.one_of(st.sampled_from(names), texts)) if names else draw(texts)
-        if draw(st.integers(0, 3)) == 0:
-            target.pop(name, None)
-        else:
-            target[name] = draw(st.one_of(json_values, urls, huge_text) if section == "presignedUrls"
-                                else st.one_of(json_values, huge_text))
-    return payload
 
 
 @st.composite
@@ -133,27 +95,6 @@ def events(draw: Any) -> Any:
     if draw(st.integers(0, 5)) == 0:
         event = draw(st.one_of(json_values, st.just(payload)))
     return event
-
-
-csv_fields = st.one_of(st.text(max_size=12), st.sampled_from(['"', '""', '"a,b"', "\x00", "\r"]))
-csv_lines = st.lists(st.lists(csv_fields, max_size=6).map(",".join), max_size=3).map("\n".join)
-column_entries = st.one_of(
-    st.fixed_dictionaries({"columnName": json_values, "dataType": json_values}),
-    st.fixed_dictionaries({"COLUMNNAME ": texts, "type": texts}),
-    st.dictionaries(texts, json_values, max_size=3),
-    json_values,
-)
-layouts = st.one_of(
-    st.binary(max_size=300),
-    csv_lines.map(lambda s: s.encode("utf-8", "surrogatepass")),
-    st.lists(column_entries, max_size=6).map(lambda c: json.dumps(c).encode()),
-    st.dictionaries(st.sampled_from(["columns", "Columns", "x"]), st.lists(column_entries, max_size=4),
-                    max_size=2).map(lambda c: json.dumps(c).encode()),
-    json_values.map(lambda v: json.dumps(v).encode()),
-    st.builds(lambda n: b"a" * n, st.integers(100_000, 300_000)),  # one field past the csv module's limit
-    st.builds(lambda n: b"[" * n, st.integers(1, 100_000)),
-    st.builds(lambda s: ("\ufeff" + s).encode(), st.text(max_size=50)),
-)
 
 
 # -- webhook decoding and parse_job --------------------------------------------------------------

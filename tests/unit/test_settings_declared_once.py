@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.helpers import ROOT
 from transforms.errors import ConfigurationError
 from transforms.settings import DECLARED, MIB, SETTINGS, Settings
 
-ROOT = Path(__file__).resolve().parents[2]
 # `${param:name, env:name, 'default'}`: the --param, then the environment variable, then the default.
 SETTING_REFERENCE = re.compile(r"^\$\{param:(?P<param>[\w]+), env:(?P<env>\w+), '(?P<default>[^']*)'\}$")
 # In the functions' environment but not settings: what `invoke local` was given (see Settings._resource),

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
+from tests.support.helpers import glue_schema
 from transforms.catalog.glue import register_table
-from transforms.ci360.layout import parse_layout
 from transforms.errors import CatalogError, ConfigurationError
-from transforms.schema.columns import TypedSchema, build_schema
-
-LAYOUT = parse_layout(json.dumps([
-    {"columnName": "Customer ID", "dataType": "NUMERIC"},
-    {"columnName": "email", "dataType": "CHARACTER"},
-    {"columnName": "signup", "dataType": "DATE"},
-]).encode())
-
-
-def schema(**overrides: str) -> TypedSchema:
-    return build_schema(LAYOUT, overrides)
 
 
 def columns(table: dict[str, Any]) -> dict[str, str]:
@@ -29,7 +17,7 @@ def columns(table: dict[str, Any]) -> dict[str, str]:
 
 def test_creates_the_table_for_the_keys_folder(glue: Any, database: str) -> None:
     result = register_table(glue, database, bucket="target", key="exports/ci360-audience/run1.parquet",
-                            schema=schema(), fmt="parquet", csv_header=True)
+                            schema=glue_schema(), fmt="parquet", csv_header=True)
     assert result == {"registered": True, "database": database, "table": "ci360_audience",
                       "location": "s3://target/exports/ci360-audience/", "partition": None,
                       "action": "created", "warning": None}
@@ -44,7 +32,7 @@ def test_creates_the_table_for_the_keys_folder(glue: Any, database: str) -> None
 
 
 def test_a_second_run_with_a_changed_schema_updates_the_table(glue: Any, database: str) -> None:
-    register_table(glue, database, bucket="target", key="exports/aud/a.parquet", schema=schema(),
+    register_table(glue, database, bucket="target", key="exports/aud/a.parquet", schema=glue_schema(),
                    fmt="parquet", csv_header=True)
     # A property set by someone else (partition projection, a description) survives our update.
     table = glue.get_table(DatabaseName=database, Name="aud")["Table"]
@@ -53,7 +41,7 @@ def test_a_second_run_with_a_changed_schema_updates_the_table(glue: Any, databas
         "Parameters": {**table["Parameters"], "comment": "owned by the data team"}})
 
     result = register_table(glue, database, bucket="target", key="exports/aud/b.parquet",
-                            schema=schema(**{"Customer ID": "bigint"}), fmt="parquet", csv_header=True)
+                            schema=glue_schema(**{"Customer ID": "bigint"}), fmt="parquet", csv_header=True)
     assert result["action"] == "updated" and result["registered"] and result["warning"] is None
     table = glue.get_table(DatabaseName=database, Name="aud")["Table"]
     assert columns(table)["customer_id"] == "bigint"
@@ -62,7 +50,7 @@ def test_a_second_run_with_a_changed_schema_updates_the_table(glue: Any, databas
 
 def test_registers_the_partition_in_the_key(glue: Any, database: str) -> None:
     result = register_table(glue, database, bucket="target", key="exports/aud/dt=2026-11-23/region=eu/a.csv",
-                            schema=schema(), fmt="csv.gz", csv_header=True)
+                            schema=glue_schema(), fmt="csv.gz", csv_header=True)
     assert result["location"] == "s3://target/exports/aud/"
     assert result["partition"] == {"dt": "2026-11-23", "region": "eu"}
     table = glue.get_table(DatabaseName=database, Name="aud")["Table"]
@@ -79,7 +67,7 @@ def test_registers_the_partition_in_the_key(glue: Any, database: str) -> None:
 def test_two_partitions_in_one_table_and_a_rerun_is_tolerated(glue: Any, database: str) -> None:
     for day in ("2026-11-23", "2026-11-24", "2026-11-24"):
         result = register_table(glue, database, bucket="target", key=f"aud/dt={day}/a.jsonl",
-                                schema=schema(), fmt="jsonl", csv_header=True)
+                                schema=glue_schema(), fmt="jsonl", csv_header=True)
         assert result["registered"] and result["partition"] == {"dt": day}
     partitions = glue.get_partitions(DatabaseName=database, TableName="aud")["Partitions"]
     assert sorted(p["Values"][0] for p in partitions) == ["2026-11-23", "2026-11-24"]
@@ -88,8 +76,9 @@ def test_two_partitions_in_one_table_and_a_rerun_is_tolerated(glue: Any, databas
 
 def test_a_rerun_with_a_changed_schema_updates_the_partition_too(glue: Any, database: str) -> None:
     key = "aud/dt=2026-11-23/a.parquet"
-    register_table(glue, database, bucket="target", key=key, schema=schema(), fmt="parquet", csv_header=True)
-    register_table(glue, database, bucket="target", key=key, schema=schema(**{"Customer ID": "bigint"}),
+    register_table(glue, database, bucket="target", key=key, schema=glue_schema(), fmt="parquet",
+                   csv_header=True)
+    register_table(glue, database, bucket="target", key=key, schema=glue_schema(**{"Customer ID": "bigint"}),
                    fmt="parquet", csv_header=True)
     partition = glue.get_partition(DatabaseName=database, TableName="aud",
                                    PartitionValues=["2026-11-23"])["Partition"]
@@ -98,7 +87,7 @@ def test_a_rerun_with_a_changed_schema_updates_the_partition_too(glue: Any, data
 
 @pytest.mark.parametrize("key", ["audience.csv", "dt=2026-11-23/audience.csv"])
 def test_a_key_at_the_bucket_root_registers_nothing_and_says_why(glue: Any, database: str, key: str) -> None:
-    result = register_table(glue, database, bucket="target", key=key, schema=schema(), fmt="csv",
+    result = register_table(glue, database, bucket="target", key=key, schema=glue_schema(), fmt="csv",
                             csv_header=True)
     assert result["registered"] is False and result["table"] is None
     assert "bucket root" in result["warning"]
@@ -106,16 +95,16 @@ def test_a_key_at_the_bucket_root_registers_nothing_and_says_why(glue: Any, data
 
 
 def test_a_partition_named_like_a_column_registers_nothing(glue: Any, database: str) -> None:
-    result = register_table(glue, database, bucket="target", key="aud/email=x/a.csv", schema=schema(),
+    result = register_table(glue, database, bucket="target", key="aud/email=x/a.csv", schema=glue_schema(),
                             fmt="csv", csv_header=True)
     assert result["registered"] is False and "email" in result["warning"]
     assert glue.get_tables(DatabaseName=database)["TableList"] == []
 
 
 def test_changed_partition_columns_leave_the_table_alone(glue: Any, database: str) -> None:
-    register_table(glue, database, bucket="target", key="aud/dt=1/a.csv", schema=schema(), fmt="csv",
+    register_table(glue, database, bucket="target", key="aud/dt=1/a.csv", schema=glue_schema(), fmt="csv",
                    csv_header=True)
-    result = register_table(glue, database, bucket="target", key="aud/a.csv", schema=schema(), fmt="csv",
+    result = register_table(glue, database, bucket="target", key="aud/a.csv", schema=glue_schema(), fmt="csv",
                             csv_header=True)
     assert result["registered"] is False and result["action"] == "unchanged"
     assert "partitioned by (dt)" in result["warning"]
@@ -124,9 +113,9 @@ def test_changed_partition_columns_leave_the_table_alone(glue: Any, database: st
 
 
 def test_a_changed_format_updates_with_a_warning(glue: Any, database: str) -> None:
-    register_table(glue, database, bucket="target", key="aud/a.csv", schema=schema(), fmt="csv",
+    register_table(glue, database, bucket="target", key="aud/a.csv", schema=glue_schema(), fmt="csv",
                    csv_header=True)
-    result = register_table(glue, database, bucket="target", key="aud/a.parquet", schema=schema(),
+    result = register_table(glue, database, bucket="target", key="aud/a.parquet", schema=glue_schema(),
                             fmt="parquet", csv_header=True)
     assert result["action"] == "updated" and "was csv and is now parquet" in result["warning"]
     table = glue.get_table(DatabaseName=database, Name="aud")["Table"]
@@ -134,7 +123,7 @@ def test_a_changed_format_updates_with_a_warning(glue: Any, database: str) -> No
 
 
 def test_an_explicit_table_name(glue: Any, database: str) -> None:
-    result = register_table(glue, database, bucket="target", key="a/b.orc", schema=schema(), fmt="orc",
+    result = register_table(glue, database, bucket="target", key="a/b.orc", schema=glue_schema(), fmt="orc",
                             csv_header=True, table="Audience_2026")
     assert result["table"] == "audience_2026"
     assert glue.get_table(DatabaseName=database, Name="audience_2026")["Table"]["Parameters"][
@@ -143,7 +132,7 @@ def test_an_explicit_table_name(glue: Any, database: str) -> None:
 
 def test_a_missing_database_is_a_catalog_error_with_glues_code(glue: Any) -> None:
     with pytest.raises(CatalogError) as caught:
-        register_table(glue, "no_such_db", bucket="target", key="a/b.csv", schema=schema(), fmt="csv",
+        register_table(glue, "no_such_db", bucket="target", key="a/b.csv", schema=glue_schema(), fmt="csv",
                        csv_header=True)
     error = caught.value
     assert error.code == "GLUE_ERROR" and error.glue_code == "EntityNotFoundException"
@@ -153,5 +142,5 @@ def test_a_missing_database_is_a_catalog_error_with_glues_code(glue: Any) -> Non
 
 def test_an_invalid_database_name_is_a_configuration_error(glue: Any) -> None:
     with pytest.raises(ConfigurationError):
-        register_table(glue, "my-db", bucket="target", key="a/b.csv", schema=schema(), fmt="csv",
+        register_table(glue, "my-db", bucket="target", key="a/b.csv", schema=glue_schema(), fmt="csv",
                        csv_header=True)

@@ -13,39 +13,27 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import unique_bucket, webhook_payload
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, Stack, api_gateway_event, big_audience
+from tests.support.helpers import (
+    DATA,
+    HEADER,
+    JSON_LAYOUT,
+    ROOT,
+    Stack,
+    api_gateway_event,
+    big_audience,
+    run_cli,
+    write_event,
+)
 from transforms.cli.main import main
 from transforms.cli.progress_bar import human_bytes
 
 SIGNATURE = "X-Amz-Signature"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> tuple[str, str]:
-    """A staged audience as local files: (data, metadata)."""
-    data, metadata = tmp_path / "audience.csv", tmp_path / "audience_metadata.json"
-    data.write_bytes(DATA)
-    metadata.write_bytes(JSON_LAYOUT)
-    return str(data), str(metadata)
-
-
-def write_event(tmp_path: Path, event: Any) -> str:
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(event))
-    return str(path)
 
 
 # --- replay -------------------------------------------------------------------------------------
@@ -55,7 +43,7 @@ def test_replay_of_an_api_gateway_event(stack: Stack, tmp_path: Path,
     data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
     event = api_gateway_event(webhook_payload(data_url, metadata_url, "replayed/audience.csv",
                                               occurrence_id="occ-1"))
-    code, out, err = run(capsys, "replay", write_event(tmp_path, event), "-q")
+    code, out, err = run_cli(capsys, "replay", write_event(tmp_path, event), "-q")
     assert code == 0, err
     body = json.loads(out)
     assert body["status"] == "succeeded" and body["occurrenceId"] == "occ-1"
@@ -73,7 +61,7 @@ def test_replay_of_a_bare_payload_into_another_bucket(stack: Stack, tmp_path: Pa
     monkeypatch.setenv("result_url_ttl", "300")
     data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
     path = write_event(tmp_path, webhook_payload(data_url, metadata_url, "bare.csv.gz"))
-    code, out, err = run(capsys, "replay", path, "--bucket", other)
+    code, out, err = run_cli(capsys, "replay", path, "--bucket", other)
     assert code == 0, err
     body = json.loads(out)
     assert body["bucket"] == other and body["format"] == "csv.gz"
@@ -88,7 +76,7 @@ def test_replay_failure_prints_the_code_and_lands_nothing(stack: Stack, tmp_path
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     data_url, metadata_url = stack.stage(DATA, b"[]")
     path = write_event(tmp_path, api_gateway_event(webhook_payload(data_url, metadata_url, "bad.csv")))
-    code, out, err = run(capsys, "replay", path)
+    code, out, err = run_cli(capsys, "replay", path)
     assert code == 1 and out == ""
     assert err.startswith("error: INVALID_METADATA: ")
     assert SIGNATURE not in err
@@ -105,7 +93,7 @@ def test_replay_of_a_bad_event(stack: Stack, tmp_path: Path, capsys: pytest.Capt
                                content: bytes, message: str) -> None:
     path = tmp_path / "event.json"
     path.write_bytes(content)
-    code, out, err = run(capsys, "replay", str(path))
+    code, out, err = run_cli(capsys, "replay", str(path))
     assert code == 1 and out == "" and message in err
 
 
@@ -115,7 +103,7 @@ def test_convert_local_files_to_parquet(stack: Stack, files: tuple[str, str], di
                                         capsys: pytest.CaptureFixture[str]) -> None:
     data, metadata = files
     disk_audit.writes.clear()
-    code, out, err = run(capsys, "convert", data, "--metadata", metadata,
+    code, out, err = run_cli(capsys, "convert", data, "--metadata", metadata,
                          "--to", f"s3://{stack.target}/backfill/x.parquet",
                          "--column-types", '{"external_id": "bigint"}', "--compression", "zstd")
     assert code == 0, err
@@ -136,7 +124,7 @@ def test_convert_local_files_to_parquet(stack: Stack, files: tuple[str, str], di
 def test_convert_local_files_to_csv_gz(stack: Stack, files: tuple[str, str],
                                        capsys: pytest.CaptureFixture[str]) -> None:
     data, metadata = files
-    code, out, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/x.csv.gz")
+    code, out, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/x.csv.gz")
     assert code == 0, err
     assert json.loads(out)["rows"] == 4
     assert gzip.decompress(stack.landed("x.csv.gz")) == HEADER + DATA
@@ -145,7 +133,7 @@ def test_convert_local_files_to_csv_gz(stack: Stack, files: tuple[str, str],
 def test_convert_without_header_from_file_urls(stack: Stack, files: tuple[str, str],
                                                capsys: pytest.CaptureFixture[str]) -> None:
     data, metadata = (Path(p).as_uri() for p in files)
-    code, _, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/raw.csv",
+    code, _, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/raw.csv",
                        "--no-csv-header", "-q")
     assert code == 0, err
     assert stack.landed("raw.csv") == DATA
@@ -155,12 +143,12 @@ def test_convert_refuses_an_existing_key_with_no_overwrite(stack: Stack, files: 
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     stack.s3.put_object(Bucket=stack.target, Key="taken.csv", Body=b"earlier")
     data, metadata = files
-    code, out, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/taken.csv",
+    code, out, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/taken.csv",
                          "--no-overwrite")
     assert code == 1 and out == ""
     assert err.startswith(f"error: CONFLICT: s3://{stack.target}/taken.csv already exists")
     assert stack.landed("taken.csv") == b"earlier"
-    code, _, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/taken.csv")
+    code, _, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/taken.csv")
     assert code == 0, err
     assert stack.landed("taken.csv") == HEADER + DATA
 
@@ -169,20 +157,20 @@ def test_convert_with_bad_values_as_nulls(stack: Stack, files: tuple[str, str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     data, metadata = files
     target = f"s3://{stack.target}/nulls.jsonl"
-    code, out, _ = run(capsys, "convert", data, "--metadata", metadata, "--to", target,
+    code, out, _ = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", target,
                        "--column-types", '{"email": "bigint"}', "--on-bad-value", "null")
     assert code == 0
     assert json.loads(out)["badValues"] == {"email": 4}
     rows = [json.loads(line) for line in stack.landed("nulls.jsonl").splitlines()]
     assert [row["email"] for row in rows] == [None] * 4
-    code, _, err = run(capsys, "convert", data, "--metadata", metadata, "--to", target,
+    code, _, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", target,
                        "--column-types", '{"email": "bigint"}')
     assert code == 1 and err.startswith("error: BAD_VALUE: row 1, column 'email'")
 
 
 def test_convert_from_presigned_urls(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
-    code, out, err = run(capsys, "convert", data_url, "--metadata", metadata_url,
+    code, out, err = run_cli(capsys, "convert", data_url, "--metadata", metadata_url,
                          "--to", f"s3://{stack.target}/from-urls.csv")
     assert code == 0, err
     assert stack.landed("from-urls.csv") == HEADER + DATA
@@ -194,7 +182,7 @@ def test_convert_from_a_presigned_url_of_a_deleted_file(stack: Stack,
     data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
     key = urlsplit(data_url).path.split(f"/{stack.staging}/", 1)[1]
     stack.s3.delete_object(Bucket=stack.staging, Key=key)
-    code, out, err = run(capsys, "convert", data_url, "--metadata", metadata_url,
+    code, out, err = run_cli(capsys, "convert", data_url, "--metadata", metadata_url,
                          "--to", f"s3://{stack.target}/gone.csv")
     assert code == 1 and out == ""
     assert err.startswith("error: SOURCE_ERROR: the data file could not be fetched: HTTP 404")
@@ -207,7 +195,7 @@ def test_convert_from_stdin(stack: Stack, files: tuple[str, str], monkeypatch: p
         buffer = io.BytesIO(DATA)
 
     monkeypatch.setattr(sys, "stdin", Stdin)
-    code, out, err = run(capsys, "convert", "-", "--metadata", files[1], "--to", f"s3://{stack.target}/in.csv")
+    code, out, err = run_cli(capsys, "convert", "-", "--metadata", files[1], "--to", f"s3://{stack.target}/in.csv")
     assert code == 0, err
     assert stack.landed("in.csv") == HEADER + DATA
 
@@ -218,7 +206,7 @@ def test_convert_of_a_missing_file(stack: Stack, files: tuple[str, str], tmp_pat
     data, metadata = files
     missing = str(tmp_path / "missing.csv")
     data, metadata = (missing, metadata) if which == "data" else (data, missing)
-    code, out, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/m.csv")
+    code, out, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/m.csv")
     assert code == 1 and out == ""
     assert err.startswith(f"error: SOURCE_ERROR: the {which} file ")
     assert "missing.csv" in err and "No such file or directory" in err
@@ -228,17 +216,17 @@ def test_convert_of_a_missing_file(stack: Stack, files: tuple[str, str], tmp_pat
 def test_convert_of_a_directory_or_another_scheme(stack: Stack, files: tuple[str, str], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     target = f"s3://{stack.target}/d.csv"
-    code, _, err = run(capsys, "convert", str(tmp_path), "--metadata", files[1], "--to", target)
+    code, _, err = run_cli(capsys, "convert", str(tmp_path), "--metadata", files[1], "--to", target)
     assert code == 1 and "cannot be read" in err
-    code, _, err = run(capsys, "convert", "s3://bucket/data.csv", "--metadata", files[1], "--to", target)
+    code, _, err = run_cli(capsys, "convert", "s3://bucket/data.csv", "--metadata", files[1], "--to", target)
     assert code == 1 and err.startswith("error: VALIDATION_ERROR: ") and "(s3:// is not supported)" in err
-    code, _, err = run(capsys, "convert", "-", "--metadata", "-", "--to", target)
+    code, _, err = run_cli(capsys, "convert", "-", "--metadata", "-", "--to", target)
     assert code == 1 and "cannot both be standard input" in err
 
 
 def test_python_dash_m_transforms_convert(stack: Stack, files: tuple[str, str]) -> None:
     """As an operator runs it: only the result JSON on stdout (no log lines), progress on stderr."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "transforms", "convert", files[0], "--metadata", files[1],
                            "--to", f"s3://{stack.target}/sub.csv"],
                           capture_output=True, text=True, env=env, check=False)
@@ -261,7 +249,7 @@ def big_files(tmp_path: Path) -> tuple[str, str, bytes]:
 def test_progress_as_plain_lines_when_not_a_terminal(stack: Stack, big_files: tuple[str, str, bytes],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     data, metadata, content = big_files
-    code, out, err = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/big.csv",
+    code, out, err = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/big.csv",
                          "--progress-interval", "0.000001")
     assert code == 0, err
     assert "\r" not in err
@@ -288,7 +276,7 @@ def test_progress_as_a_bar_redrawn_on_a_terminal(stack: Stack, big_files: tuple[
     data, metadata, _ = big_files
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    code, out, _ = run(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/bar.csv.gz",
+    code, out, _ = run_cli(capsys, "convert", data, "--metadata", metadata, "--to", f"s3://{stack.target}/bar.csv.gz",
                        "--progress-interval", "0.000001")
     assert code == 0
     text = terminal.getvalue()

@@ -18,10 +18,8 @@ from typing import Any
 import boto3
 
 from devstack.localstack import MotoServer, webhook_payload
-from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, Stack, api_gateway_event
+from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, ROOT, Stack, api_gateway_event
 from tests.support.packaging import serverless_command
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def invoke_local(event: dict[str, Any], tmp_path: Path, moto_server: MotoServer,

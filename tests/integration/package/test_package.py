@@ -27,9 +27,9 @@ import pytest
 
 from devstack.localstack import webhook_payload
 from tests.support import packaging
-from tests.support.helpers import Stack, api_gateway_event
+from tests.support.helpers import ROOT, Stack, api_gateway_event
 
-PROJECT = Path(__file__).resolve().parents[3]
+PROJECT = ROOT
 SDK = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil"}  # packaged, from requirements.txt
 
 

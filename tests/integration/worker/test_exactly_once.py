@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,6 +31,7 @@ from tests.support.helpers import (
     DATA,
     HEADER,
     JSON_LAYOUT,
+    ROOT,
     LambdaContext,
     Response,
     Stack,
@@ -40,7 +40,6 @@ from tests.support.helpers import (
 )
 from transforms.errors import JobStoreError
 
-ROOT = Path(__file__).resolve().parents[3]
 WEBHOOK = "ci360-s3-connector-prod-webhook"
 WORKER = "ci360-s3-connector-prod-worker"
 TASK_ID = "8eb42f45-7991-48ae-a30a-8e033a88668d"  # devstack.localstack.webhook_payload's

@@ -3,33 +3,20 @@ The registrations themselves run against moto in tests/integration/catalog/test_
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.helpers import glue_schema
 from transforms.catalog.glue import register_table
-from transforms.ci360.layout import parse_layout
 from transforms.errors import CatalogError
-from transforms.schema.columns import TypedSchema, build_schema
-
-LAYOUT = parse_layout(json.dumps([
-    {"columnName": "Customer ID", "dataType": "NUMERIC"},
-    {"columnName": "email", "dataType": "CHARACTER"},
-    {"columnName": "signup", "dataType": "DATE"},
-]).encode())
-
-
-def schema(**overrides: str) -> TypedSchema:
-    return build_schema(LAYOUT, overrides)
 
 
 def test_an_unreachable_glue_is_a_catalog_error(refusing_port: int) -> None:
     dead = boto3.client("glue", endpoint_url=f"http://127.0.0.1:{refusing_port}",
                         config=Config(retries={"max_attempts": 1}, connect_timeout=1))
     with pytest.raises(CatalogError) as caught:
-        register_table(dead, "db", bucket="target", key="a/b.csv", schema=schema(), fmt="csv",
+        register_table(dead, "db", bucket="target", key="a/b.csv", schema=glue_schema(), fmt="csv",
                        csv_header=True)
     assert caught.value.glue_code == "EndpointConnectionError"
     assert "127.0.0.1" not in caught.value.message

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.helpers import run_cli
 from transforms.cli.main import main
-
-METADATA = json.dumps([
-    {"columnName": "Customer ID", "dataType": "NUMERIC"},
-    {"columnName": "email", "dataType": "CHARACTER"},
-    {"columnName": "last_seen", "dataType": "DATETIME"},
-]).encode()
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> str:
-    path = tmp_path / "audience_metadata.json"
-    path.write_bytes(METADATA)
-    return str(path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_ddl_prints_the_csv_table_by_default(capsys: pytest.CaptureFixture[str], metadata: str) -> None:
-    code, out, err = run(capsys, "ddl", metadata, "--location", "s3://bucket/exports/ci360-audience/")
+    code, out, err = run_cli(capsys, "ddl", metadata, "--location", "s3://bucket/exports/ci360-audience/")
     assert code == 0 and err == ""
     assert "CREATE EXTERNAL TABLE IF NOT EXISTS `ci360_audience` (" in out
     assert "OpenCSVSerde" in out and "'skip.header.line.count' = '1'" in out
@@ -39,7 +20,7 @@ def test_ddl_prints_the_csv_table_by_default(capsys: pytest.CaptureFixture[str],
 
 
 def test_ddl_options(capsys: pytest.CaptureFixture[str], metadata: str) -> None:
-    code, out, _ = run(capsys, "ddl", metadata, "--location", "s3://bucket/prefix", "--format", "parquet",
+    code, out, _ = run_cli(capsys, "ddl", metadata, "--location", "s3://bucket/prefix", "--format", "parquet",
                        "--table", "aud", "--database", "analytics", "--partition", "dt",
                        "--column-types", '{"Customer ID": "bigint"}')
     assert code == 0
@@ -51,7 +32,7 @@ def test_ddl_options(capsys: pytest.CaptureFixture[str], metadata: str) -> None:
 
 
 def test_no_csv_header(capsys: pytest.CaptureFixture[str], metadata: str) -> None:
-    code, out, _ = run(capsys, "ddl", metadata, "--location", "s3://b/p/", "--no-csv-header")
+    code, out, _ = run_cli(capsys, "ddl", metadata, "--location", "s3://b/p/", "--no-csv-header")
     assert code == 0 and "skip.header.line.count" not in out
 
 
@@ -62,7 +43,7 @@ def test_metadata_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
         buffer = io.BytesIO(b"a,b\n")
 
     monkeypatch.setattr(sys, "stdin", Stdin)
-    code, out, _ = run(capsys, "ddl", "-", "--location", "s3://b/p/", "--format", "orc")
+    code, out, _ = run_cli(capsys, "ddl", "-", "--location", "s3://b/p/", "--format", "orc")
     assert code == 0 and "`a` string" in out and "STORED AS ORC" in out
 
 
@@ -74,13 +55,13 @@ def test_metadata_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
 ])
 def test_errors_print_a_message_and_exit_1(capsys: pytest.CaptureFixture[str], metadata: str,
                                            extra: list[str], message: str) -> None:
-    code, out, err = run(capsys, "ddl", metadata, "--location", "s3://b/p/", *extra)
+    code, out, err = run_cli(capsys, "ddl", metadata, "--location", "s3://b/p/", *extra)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and message in err
 
 
 def test_unreadable_metadata(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run(capsys, "ddl", str(tmp_path / "missing.json"), "--location", "s3://b/p/")
+    code, _, err = run_cli(capsys, "ddl", str(tmp_path / "missing.json"), "--location", "s3://b/p/")
     assert code == 1 and "cannot read" in err
 
 

@@ -4,39 +4,15 @@ transfer, and the progress bar. The transfers, against moto: tests/integration/c
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devstack.localstack import webhook_payload
-from tests.support.helpers import DATA, JSON_LAYOUT
+from tests.support.helpers import run_cli, write_event
 from transforms.cli.main import main
 from transforms.cli.progress_bar import ProgressBar
 from transforms.progress import Snapshot
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> tuple[str, str]:
-    """A staged audience as local files: (data, metadata)."""
-    data, metadata = tmp_path / "audience.csv", tmp_path / "audience_metadata.json"
-    data.write_bytes(DATA)
-    metadata.write_bytes(JSON_LAYOUT)
-    return str(data), str(metadata)
-
-
-def write_event(tmp_path: Path, event: Any) -> str:
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(event))
-    return str(path)
-
 
 # --- help ---------------------------------------------------------------------------------------
 
@@ -57,12 +33,12 @@ def test_replay_needs_a_bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("s3_bucket_name", raising=False)
     path = write_event(tmp_path, webhook_payload("https://x.s3.amazonaws.com/d", "https://x.s3.amazonaws.com/m",
                                                  "x.csv"))
-    code, _, err = run(capsys, "replay", path)
+    code, _, err = run_cli(capsys, "replay", path)
     assert code == 1 and err.startswith("error: CONFIGURATION_ERROR: ") and "s3_bucket_name" in err
 
 
 def test_replay_of_a_missing_event_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "replay", str(tmp_path / "nope.json"))
+    code, _, err = run_cli(capsys, "replay", str(tmp_path / "nope.json"))
     assert code == 1 and "cannot read" in err and "nope.json" in err
 
 

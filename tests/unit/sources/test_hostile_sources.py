@@ -15,27 +15,7 @@ import pytest
 
 from devstack.localstack import webhook_payload
 from tests.support.faultserver import Script
-
-SECRETS = ("deadbeefsignature", "SECRETTOKEN", "AKIA%2F", "AKIA/")
-
-
-def url_secrets(payload: dict[str, Any]) -> list[str]:
-    """The credential values in a payload's presigned URLs (moto's real signatures included)."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    found = []
-    for url in payload["presignedUrls"].values():
-        for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-            if name in ("X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential") and len(value) > 4:
-                found.append(value)
-    return found
-
-
-def assert_no_secret(*texts: str, payload: dict[str, Any] | None = None) -> None:
-    everything = "\n".join(texts)
-    for secret in SECRETS + tuple(url_secrets(payload) if payload else ()):
-        assert secret not in everything, secret
-
+from tests.support.helpers import assert_no_secret
 
 # --- time is bounded -----------------------------------------------------------------------------
 
