@@ -1,6 +1,9 @@
-"""What several test modules share: the sample audiences, builders of jobs and events, a fault-injecting
-client. Test modules import these from here, never from one another (the servers and the stack's
-resources live in ``devstack``, shared with the demo and the benchmark)."""
+"""What several test modules share, unit and integration alike: the project's root and CI360's samples,
+the stack's buckets and the Lambda context around a handler, the sample audiences, builders of jobs and
+events, a fault-injecting client, the property tests' strategies, the secrets no output may show, the
+command line run in-process. Test modules import these from here, never from one another nor from a
+conftest (the servers and the stack's resources live in ``devstack``, shared with the demo and the
+benchmark)."""
 
 from __future__ import annotations
 
