@@ -4,7 +4,7 @@ Names are lowercase to match SAS's own connector (``s3_bucket_name``), so an exi
 configuration carries over unchanged. ``SETTINGS`` is the one declaration of every setting: its name (the
 environment variable and the ``--param`` name), its default as written in serverless.yml and the README,
 its unit, its parser with bounds, and a one-line description. ``Settings.from_env`` reads every field from
-it, and tests/test_settings_declared_once.py checks serverless.yml and the README's table against it.
+it, and tests/unit/test_settings_declared_once.py checks serverless.yml and the README's table against it.
 
 One unit convention: every ``_mb`` setting is in MiB (2^20 bytes), every ``_kb`` setting in KiB (2^10).
 """

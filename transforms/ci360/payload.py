@@ -80,10 +80,10 @@ def _url(section: Mapping[str, Any], path: str, name: str, allowlist: tuple[Orig
     url = _text(section, path, name, max_chars=MAX_URL_CHARS)
     try:
         parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if parts.scheme not in ("https", "http") or not host:
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # urlsplit refuses some URLs outright (an unclosed "[" of an IPv6 host)
+        scheme, host = "", None
+    if scheme not in ("https", "http") or not host:
         # Say which field, never echo the value: it may be a live presigned URL.
         raise ValidationError(f"{path} is not an http(s) URL", [{"field": path}])
     return check_source_url(url, path, allowlist)  # before anything is fetched

@@ -39,6 +39,18 @@ def test_send_parameter_overrides_the_deployment_default() -> None:
     assert parse_job(payload, SETTINGS).csv_header is False
 
 
+@pytest.mark.parametrize("url", ["https://[:80/x", "http://[::1/data.csv", "https://]/x"])
+def test_a_url_that_urlsplit_refuses_is_a_400_naming_the_field(url: str) -> None:
+    """Found by the webhook property test: urlsplit raises on an unclosed IPv6 bracket."""
+    payload = sample()
+    payload["presignedUrls"]["metadataFile"] = url
+    with pytest.raises(ValidationError) as refused:
+        parse_job(payload, SETTINGS)
+    assert refused.value.response_status == 400
+    assert refused.value.details == [{"field": "presignedUrls.metadataFile"}]
+    assert url not in refused.value.message
+
+
 @pytest.mark.parametrize("payload", [None, [], "x", 3])
 def test_non_object_payloads_are_refused(payload) -> None:
     with pytest.raises(ValidationError):
