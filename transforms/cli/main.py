@@ -160,7 +160,7 @@ def run_replay(args: argparse.Namespace) -> int:
     event = _read_event(args.event_file)
     settings = _settings(args.bucket)
     job = parse_job(webhook_payload(event), settings)
-    http = HttpSource(settings.connect_timeout, settings.read_timeout, settings.resume_attempts)
+    http = HttpSource.from_settings(settings)
     return _transfer(job, settings, http, args)
 
 
@@ -213,7 +213,7 @@ def run_convert(args: argparse.Namespace) -> int:
         processing_mode="sync",
         overwrite=settings.overwrite if args.overwrite is None else args.overwrite,
     )
-    http = LocalSource(HttpSource(settings.connect_timeout, settings.read_timeout, settings.resume_attempts))
+    http = LocalSource(HttpSource.from_settings(settings))
     return _transfer(job, settings, http, args)
 
 

@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from aws_lambda_powertools import Logger
@@ -22,6 +22,9 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from transforms import SERVICE_NAME
 from transforms.errors import SourceError, UnprocessableError
 from transforms.progress import Deadline
+
+if TYPE_CHECKING:
+    from transforms.settings import Settings
 
 CHUNK_SIZE = 1024 * 1024
 _S3_CODE = re.compile(rb"<Code>([A-Za-z0-9]+)</Code>")
@@ -64,6 +67,11 @@ class HttpSource:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=_retries(None),
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpSource:
+        """The deployment's timeouts and resume attempts: how the functions and the CLI all build it."""
+        return cls(settings.connect_timeout, settings.read_timeout, settings.resume_attempts)
 
     def read_wait(self, deadline: Deadline | None) -> float:
         """The longest one read may wait: the read timeout, less when the deadline is nearer."""
