@@ -148,7 +148,6 @@ def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     return WriteReport(reader.rows, reader.bad_values)
 
 
-_NULL = pa.scalar("null", pa.string())
 # JSON's escapes, as json.dumps(ensure_ascii=False) spells them: backslash first, so that the
 # backslashes added by the others are not doubled.
 _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
@@ -159,52 +158,84 @@ JSONL_CHUNK_BYTES = 4 * 1024 * 1024  # Arrow bytes per JSON Lines task: per-call
 _PLAIN_FLOAT_LIMIT = 1e16  # below this, Python's repr writes an integral float as digits and ".0"
 
 
+def _value_bytes(text: pa.Array) -> pa.Array:
+    """The values of a string array as one binary value, without a copy: one search over the whole
+    buffer costs far less than one per value (most columns need no escape at all)."""
+    offsets = memoryview(text.buffers()[1]).cast("i")  # int32: a batch is far below 2 GiB of text
+    start, end = offsets[text.offset], offsets[text.offset + len(text)]
+    data = text.buffers()[2]
+    if data is None or end == start:
+        return pa.array([b""], pa.binary())
+    bounds = pa.array([0, end - start], pa.int32()).buffers()[1]
+    return pa.Array.from_buffers(pa.binary(), 1, [None, bounds, data.slice(start, end - start)])
+
+
+def _contains(values: pa.Array, pattern: str, regex: bool = False) -> bool:
+    match = pc.match_substring_regex if regex else pc.match_substring
+    return bool(match(values, pattern)[0].as_py())
+
+
 def _escaped(text: pa.Array) -> pa.Array:
-    """Each value's JSON string body, escaped like ``json.dumps(v, ensure_ascii=False)`` (no quotes)."""
-    if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
-        for raw, escaped in _ESCAPES:
+    """Each value's JSON string body, escaped like ``json.dumps(v, ensure_ascii=False)`` (no quotes).
+
+    Only the characters present are replaced, each in one pass (a replacement that finds nothing
+    would change nothing)."""
+    whole = _value_bytes(text)
+    if not _contains(whole, _NEEDS_ESCAPE, regex=True):
+        return text
+    for raw, escaped in _ESCAPES:
+        if _contains(whole, raw):
             text = pc.replace_substring(text, raw, escaped)
-        if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
-            for char in _CONTROL:
+    if _contains(whole, "[\\x00-\\x07\\x0b\\x0e-\\x1f]", regex=True):
+        for char in _CONTROL:
+            if _contains(whole, char):
                 text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
     return text
 
 
-def _quoted(text: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise('"', text, '"', "")
-
-
-def _float_text(column: pa.Array) -> pa.Array:
+def _float_text(column: pa.Array, before: str) -> pa.Array:
     """Floats as Python's repr spells them where it matters: an integral value keeps its ".0" (a
-    reader that infers types sees a float); others take Arrow's shortest round-trip text."""
+    reader that infers types sees a float); others take Arrow's shortest round-trip text. A column
+    of integral values only (an id read as NUMERIC) is spelled in one pass, ``before`` included."""
     floats = pc.cast(column, pa.float64())
-    text = pc.cast(column, pa.string())
     integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(pc.abs(floats), _PLAIN_FLOAT_LIMIT))
+    if pc.all(integral).as_py():  # no NaN or infinity either: neither is integral
+        return pc.binary_join_element_wise(before, pc.cast(pc.cast(floats, pa.int64()), pa.string()), ".0",
+                                           "")
+    text = pc.cast(column, pa.string())
     if pc.any(integral).as_py():
         digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
                                              .cast(pa.string()), ".0", "")
         text = pc.if_else(integral, digits, text)
-    return pc.if_else(pc.is_finite(column), text, _NULL)  # NaN and infinities have no JSON
+    if not pc.all(pc.is_finite(floats)).as_py():
+        text = pc.if_else(pc.is_finite(floats), text, pa.scalar(None, pa.string()))  # no JSON for them
+    return pc.binary_join_element_wise(before, text, "") if before else text
 
 
-def _json_values(column: pa.Array) -> tuple[str, pa.Array, str]:
-    """(text before, each value spelled in JSON, text after): a string column without nulls leaves its
-    quotes to the surrounding literals, saving a pass; null is ``null``. No Python per value."""
+def _json_values(column: pa.Array, before: str) -> tuple[list[Any], str]:
+    """(pieces that spell ``before`` then each value in JSON, text after the value), in few passes.
+
+    The literal text between values (keys, braces) goes into a pass that is made anyway (a cast's
+    join, an if_else) where there is one; a string column without nulls needs no pass of its own, so
+    ``before`` and its quotes are left to the final join. Null is ``null``. No Python per value."""
     type_ = column.type
     if pa.types.is_string(type_):
         body = _escaped(column)
         if column.null_count == 0:
-            return '"', body, '"'
-        spelled = _quoted(body)
+            return [before + '"', body], '"'
+        spelled = pc.binary_join_element_wise(before + '"', body, '"', "")
     elif pa.types.is_boolean(type_):
-        spelled = pc.if_else(column, "true", "false")
+        spelled = pc.if_else(column, before + "true", before + "false")
     elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
-        spelled = pc.cast(column, pa.string())  # a decimal as Python's str(Decimal): an exact JSON number
+        # a decimal as Python's str(Decimal): an exact JSON number
+        spelled = pc.binary_join_element_wise(before, pc.cast(column, pa.string()), "")
     elif pa.types.is_floating(type_):
-        spelled = _float_text(column)
+        spelled = _float_text(column, before)
     else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
-        spelled = _quoted(pc.cast(column, pa.string()))
-    return "", pc.fill_null(spelled, _NULL), ""
+        spelled = pc.binary_join_element_wise(before + '"', pc.cast(column, pa.string()), '"', "")
+    if spelled.null_count:
+        spelled = pc.fill_null(spelled, pa.scalar(before + "null", pa.string()))
+    return [spelled], ""
 
 
 def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
@@ -212,10 +243,9 @@ def json_lines(batch: pa.RecordBatch) -> bytes | memoryview:
     pieces: list[Any] = []
     literal = ""
     for index, name in enumerate(batch.schema.names):
-        before, values, after = _json_values(batch.column(index))
-        pieces.append(literal + ("{" if index == 0 else ",") + json.dumps(name) + ":" + before)
-        pieces.append(values)
-        literal = after
+        before = literal + ("{" if index == 0 else ",") + json.dumps(name) + ":"
+        spelled, literal = _json_values(batch.column(index), before)
+        pieces += spelled
     pieces.append(literal + "}\n")
     lines = pc.binary_join_element_wise(*pieces, "")
     # A string array's values sit back to back in one buffer: that buffer is the batch's text.
