@@ -17,9 +17,12 @@ from transforms.errors import BadValueError, UnprocessableError
 from transforms.schema.arrow import arrow_type, converter
 from transforms.schema.columns import TypedSchema
 
-# Bytes of CSV per batch. pyarrow's streaming reader holds dozens of blocks in flight (measured: peak
-# RSS ~50x the block size), so blocks stay small; row groups are gathered from batches anyway.
-BLOCK_SIZE = 1024 * 1024
+# Bytes of CSV per block read. pyarrow's streaming reader reads 32 blocks ahead on its own thread (as Python
+# bytes: memory the Arrow pool never sees), so blocks stay small: 8 MiB ahead, not 32.
+BLOCK_SIZE = 256 * 1024
+# Blocks are converted a few at a time, as one table of several chunks: each conversion is a few kernel
+# calls, whose per-call cost would otherwise be paid for every small block.
+CONVERT_BYTES = 1024 * 1024
 POLICIES = ("fail", "null")
 SALVAGE_SLICE = 64  # below this many values, a slice with a bad value is converted value by value
 
@@ -36,6 +39,7 @@ class TypedCsvReader:
         self._converters = [converter(f.type) for f in schema.fields]
         self.arrow_schema = pa.schema([pa.field(f.name, arrow_type(f.type)) for f in schema.fields])
         self.rows = 0
+        self._parsed = 0  # rows the CSV reader gave, converted or not yet
         self.bad_values: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -52,18 +56,31 @@ class TypedCsvReader:
                     column_types={name: pa.string() for name in names},
                     strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
             )
+            pending: list[pa.RecordBatch] = []
+            size = 0
             for batch in reader:
-                yield self._convert(batch)
-                self.rows += batch.num_rows
+                pending.append(batch)
+                size += batch.nbytes
+                self._parsed += batch.num_rows
+                if size >= CONVERT_BYTES:
+                    yield from self._converted(pending)
+                    pending, size = [], 0
+            if pending:
+                yield from self._converted(pending)
         except pa.ArrowInvalid as exc:
             # The data file itself is off (a row with more or fewer fields than the layout has
             # columns, bytes that are not UTF-8): the caller's data, not a failure of ours.
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise UnprocessableError(f"the data file does not fit the layout's {len(names)} columns "
-                                     f"after row {self.rows}: {reason}",
-                                     [{"file": "data", "afterRow": self.rows}]) from None
+                                     f"after row {self._parsed}: {reason}",
+                                     [{"file": "data", "afterRow": self._parsed}]) from None
 
-    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def _converted(self, batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        table = self._convert(pa.Table.from_batches(batches))
+        self.rows += table.num_rows
+        yield from table.combine_chunks().to_batches()  # one batch: downstream per-chunk costs stay few
+
+    def _convert(self, batch: pa.Table) -> pa.Table:
         columns = []
         failures: list[BadValueError] = []
         for index, (field, convert) in enumerate(zip(self._schema.fields, self._converters, strict=True)):
@@ -71,13 +88,14 @@ class TypedCsvReader:
             try:
                 columns.append(convert(text))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                text = text.combine_chunks()  # a bad value somewhere: searched in one array
                 try:
                     columns.append(self._salvage(text, field.name, field.type, convert))
                 except BadValueError as exc:
                     failures.append(exc)
         if failures:  # the first bad value in row order (then column order), whichever column it is in
             raise min(failures, key=lambda failure: failure.row)
-        return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
+        return pa.Table.from_arrays(columns, schema=self.arrow_schema)
 
     def _salvage(self, text: pa.Array, column: str, expected: str, convert) -> pa.Array:
         """Find the bad values by halving: a slice that converts is kept whole, one that does not is
