@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.orc as paorc
 import pyarrow.parquet as pq
 
 from bench import data
@@ -65,6 +66,7 @@ CONTENDERS = {
     "gzip": Contender("gzip", "ours", ".csv.gz", "ours .csv.gz"),
     "parquet": Contender("parquet", "ours", ".parquet", "ours .parquet"),
     "jsonl": Contender("jsonl", "ours", ".jsonl", "ours .jsonl"),
+    "orc": Contender("orc", "ours", ".orc", "ours .orc"),  # not in the default list: BENCH_RANGED_CONTENDERS
 }
 
 
@@ -184,6 +186,15 @@ def verify(contender: Contender, key: str, outcome: dict[str, Any], want: Expect
         if meta.metadata.num_rows != want.rows or ids != [want.first_id, want.last_id]:
             raise AssertionError(f"{contender.name}: {meta.metadata.num_rows} rows, ids {ids}")
         checks.append(f"{meta.metadata.num_rows} rows in {meta.num_row_groups} row groups, first/last id ok")
+    elif contender.suffix == ".orc":
+        with _object_reader(parts) as handle:
+            orc_file = paorc.ORCFile(io.BytesIO(handle.read()))
+        first, last = orc_file.read_stripe(0, ["identity_id"]), orc_file.read_stripe(orc_file.nstripes - 1,
+                                                                                      ["identity_id"])
+        ids = [first.column(0)[0].as_py(), last.column(0)[-1].as_py()]
+        if orc_file.nrows != want.rows or ids != [want.first_id, want.last_id]:
+            raise AssertionError(f"{contender.name}: {orc_file.nrows} rows, ids {ids}")
+        checks.append(f"{orc_file.nrows} rows in {orc_file.nstripes} stripes, first/last id ok")
     elif contender.suffix == ".jsonl":
         last_line = last_block.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         ids = [json.loads(first_line)["identity_id"], json.loads(last_line)["identity_id"]]
@@ -334,7 +345,7 @@ def targets(runs: list[Run], cap_mbps: int) -> list[str]:
         line(f"peak RSS under {TARGET_RSS_MB} MB for every format (the highest of {len(ours)} runs: "
              f"{worst.contender.name}, {worst.size}, cap {worst.cap}, {worst.cores} core(s))",
              worst.peak_rss_mb < TARGET_RSS_MB, f"{worst.peak_rss_mb:.0f} MB")
-    for label in ("csv", "gzip", "parquet", "jsonl"):
+    for label in ("csv", "gzip", "parquet", "jsonl", "orc"):
         ones = [r.peak_rss_mb for r in runs if r.contender.label == label and r.size == "1x"]
         fours = [r.peak_rss_mb for r in runs if r.contender.label == label and r.size == "4x"]
         if ones and fours:
