@@ -2,6 +2,11 @@
 
 import os
 
+from transforms.memory import configure as _configure_memory
+
+# Before anything loads pyarrow: Arrow reads its default pool once (see transforms.memory).
+_configure_memory()
+
 # Powertools child loggers attach to the parent by service name, so both sides must agree on it.
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "ci360-s3-connector")
 
