@@ -154,7 +154,10 @@ _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "
             ("\b", "\\b"), ("\f", "\\f")]
 _CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
 _NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
-JSONL_CHUNK_BYTES = 4 * 1024 * 1024  # Arrow bytes per JSON Lines task: per-call costs are per batch
+# Arrow bytes per JSON Lines task: per-call costs are per batch, but each task in flight holds its batch,
+# its columns' text and its lines (measured at 2 cores, 256 MiB: peak RSS 273 MB at 1 MiB, 307 MB at 4 MiB,
+# the same 33-34 MB/s).
+JSONL_CHUNK_BYTES = 1024 * 1024
 _PLAIN_FLOAT_LIMIT = 1e16  # below this, Python's repr writes an integral float as digits and ".0"
 
 
