@@ -14,7 +14,10 @@ knows.
 - Each range is resumable on its own, as a single stream is: a dropped or short range is asked for
   again from its last byte, a bounded number of times with backoff; then it is an error.
 - Memory is bounded: at most ``connections`` ranges are downloading or waiting, plus the one being
-  read, so ``(connections + 1) * range_size`` bytes whatever the file's size.
+  read, so ``(connections + 1) * range_size`` bytes whatever the file's size. Fewer when the reader is
+  the slower side (Parquet, ORC, JSON Lines convert at a connection's speed or so): the read-ahead
+  starts at ``START_AHEAD`` ranges and grows by one each time the reader finds its next range still
+  downloading, so only a reader that the network keeps waiting gets every connection.
 - Every wait is bounded by ``read_timeout`` and the run's deadline, as a single stream's are (the
   ``HttpSource`` primitives): each range's requests and resumes (``timeout_for``), each of its socket
   reads (``set_read_timeout(read_wait)`` before one ``read1``, so a trickle cannot hold a read open),
@@ -54,6 +57,7 @@ from transforms.sources.http import (
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+START_AHEAD = 2  # ranges fetched ahead of the reader at first (then up to ``connections``)
 WAIT_SLICE_S = 1.0  # while waiting for a range, the deadline is checked this often
 STALL_SLACK_S = 5.0  # on top of a fetcher's longest single wait (urllib3's retry backoffs, scheduling)
 # Most bytes one socket read asks for. A read allocates what it asks for and shrinks it to what arrived
@@ -155,21 +159,25 @@ class RangedStream(CountedStream):
         self._last_activity = time.monotonic()
         self._closed = threading.Event()
         self._pool = ThreadPoolExecutor(connections, thread_name_prefix="range")
+        self._connections = connections
+        self.ahead = min(START_AHEAD, connections)  # ranges downloading or waiting for the reader
         self._pending: deque[Future[list[bytes]]] = deque()
         self._pieces: deque[bytes] = deque()
         self._next_start = 0
         self.resumes = 0  # across all ranges
         self._submit(first)
-        for _ in range(connections - 1):
-            self._submit()
+        self._fill()
 
     # -- consumer side (the formats' thread) -----------------------------------------------------------
     def _next_piece(self, size: int) -> bytes:
         while not self._pieces:
             if not self._pending:
                 return b""
-            pieces = self._wait(self._pending.popleft())
-            self._submit()  # keep `connections` ranges downloading or waiting
+            future = self._pending.popleft()
+            if not future.done() and self.ahead < self._connections:
+                self.ahead += 1  # the network is the slower side: one more connection
+            pieces = self._wait(future)
+            self._fill()
             self._pieces.extend(pieces)
         piece = self._pieces.popleft()
         if len(piece) > size:
@@ -211,6 +219,11 @@ class RangedStream(CountedStream):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- producer side (the pool) ----------------------------------------------------------------------
+    def _fill(self) -> None:
+        """Keep ``ahead`` ranges downloading or waiting (fewer at the end of the file)."""
+        while len(self._pending) < self.ahead and self._next_start < (self.content_length or 0):
+            self._submit()
+
     def _submit(self, first: urllib3.BaseHTTPResponse | None = None) -> None:
         start = self._next_start
         assert self.content_length is not None

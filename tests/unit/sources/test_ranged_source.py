@@ -31,6 +31,32 @@ def test_ranges_fetched_ahead_are_bounded_by_connections(fault_server) -> None:
     assert 2 <= fault_server.max_active <= 3
 
 
+def test_a_slow_reader_keeps_two_ranges_ahead_and_a_waiting_one_gets_every_connection(fault_server) -> None:
+    """Memory follows the slower side: a reader that never waits for the network (a columnar
+    conversion) holds START_AHEAD ranges ahead, not ``connections``; one the network keeps waiting
+    (a passthrough) is given one more connection each time it waits, up to ``connections``."""
+    from transforms.sources.ranged import START_AHEAD
+
+    data = bytes(range(256)) * (40 * 1024)  # 10 MiB: ten ranges of 1 MiB
+    slow = fault_server.url("/slow-reader", Script(body=data, etag='"v1"'))
+    got = []
+    with open_ranged(HttpSource(backoff=0.01), slow, "data", connections=6, range_size=MIB) as stream:
+        while True:
+            concurrent.futures.wait(list(stream._pending))  # the reader is slower than every range
+            piece = stream.read(MIB)
+            if not piece:
+                break
+            got.append(piece)
+        assert stream.ahead == START_AHEAD == 2
+    assert b"".join(got) == data
+    assert fault_server.max_active <= START_AHEAD
+
+    waiting = fault_server.url("/waiting-reader", Script(body=data, etag='"v1"', delay=0.05))
+    with open_ranged(HttpSource(backoff=0.01), waiting, "data", connections=6, range_size=MIB) as stream:
+        assert stream.read() == data
+        assert stream.ahead == 6
+
+
 def test_download_settings() -> None:
     from transforms.errors import ConfigurationError
     from transforms.settings import Settings
