@@ -12,7 +12,7 @@ the connector's reported checksum and the data's own) and deleted.
 
 Settings (environment): ``BENCH_RANGED_MB`` the 1x size in MiB (default 128; 4x is four times it),
 ``BENCH_RANGED_4X=0`` skips 4x, ``BENCH_CAP_MBPS`` (60), ``BENCH_CORES`` ("1,2"), ``BENCH_CAPS``
-("on,off"), ``BENCH_RANGED_CONTENDERS`` ("sas,csv,gzip,parquet,jsonl").
+("on,off"), ``BENCH_RANGED_CONTENDERS`` ("sas,csv,gzip,parquet,orc,jsonl").
 """
 
 from __future__ import annotations
@@ -276,6 +276,24 @@ def _find(runs: list[Run], label: str, size: str, cap: str, cores: int) -> Run |
                 None)
 
 
+def _command() -> str:
+    """The command as run: the BENCH_* settings given, then the module."""
+    given = " ".join(f"{name}={value}" for name, value in sorted(os.environ.items())
+                     if name.startswith("BENCH_"))
+    return f"{given} .venv/bin/python -m bench.ranged".strip()
+
+
+def _defaults() -> str:
+    """The connector's defaults, from its own settings (what every contender of ours ran with)."""
+    from transforms.settings import Settings
+
+    d = Settings(bucket=BUCKET)
+    return (f"`download_connections` {d.download_connections} x `download_range_mb` "
+            f"{d.download_range_bytes // MIB}, parts of {d.part_size // MIB} MiB x {d.upload_concurrency}, "
+            f"gzip level {d.gzip_level}, snappy Parquet, row groups of {d.row_group_bytes // MIB} MiB "
+            "of Arrow")
+
+
 def report(runs: list[Run], sizes: dict[str, int], seconds: float, started: dt.datetime, load: str,
            cap_mbps: int) -> str:
     out = [BEGIN, "## Where it runs: every format against SAS's connector (`make bench`, first step)", "",
@@ -284,15 +302,13 @@ def report(runs: list[Run], sizes: dict[str, int], seconds: float, started: dt.d
            f"{cap_mbps} MB/s a connection models S3 to Lambda; `off`: loopback's own speed), into a local "
            "S3 that only stores parts (bench/sinkserver.py: not the bottleneck, unlike moto). `taskset` "
            "gives each contender 1 or 2 cores (the servers share the machine's 2).", "",
-           "- Command: `make bench` (its first step, `.venv/bin/python -m bench.ranged`; took "
-           f"{seconds / 60:.1f} min)",
+           f"- Command: `{_command()}` (`make bench`'s first step; took {seconds / 60:.1f} min)",
            f"- Date: {started:%Y-%m-%d %H:%M} UTC; code: {code_revision()}",
            f"- Machine: {machine()}; load average at start {load}, at the end {loadavg()} (shared with "
            "other developers' work: the ratios, measured side by side, are what to read)",
            "- Data: the generated CI360-like CSV (bench/data.py): " + ", ".join(
                f"{label} = {size:,} bytes" for label, size in sizes.items()),
-           "- Ours at its defaults: `download_connections` 8 x `download_range_mb` 8, parts of 16 MiB x 4, "
-           "gzip level 1, snappy Parquet, row groups of 64 MiB.", "",
+           f"- Ours at its defaults: {_defaults()}.", "",
            "| size | cap | cores | contender | wall s | MB/s | vs SAS | CPU s/GB | VmHWM MB "
            "| disk bytes written |",
            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -372,7 +388,7 @@ def main() -> int:
     cap_mbps = int(os.environ.get("BENCH_CAP_MBPS", "60") or 60)
     cores = [int(c) for c in os.environ.get("BENCH_CORES", "1,2").split(",") if c.strip()]
     caps = [cap_mbps if c.strip() == "on" else 0 for c in os.environ.get("BENCH_CAPS", "on,off").split(",")]
-    names = os.environ.get("BENCH_RANGED_CONTENDERS", "sas,csv,gzip,parquet,jsonl")
+    names = os.environ.get("BENCH_RANGED_CONTENDERS", "sas,csv,gzip,parquet,orc,jsonl")
     labels = [c.strip() for c in names.split(",") if c.strip()]
     started_at, load, started = dt.datetime.now(dt.UTC), loadavg(), time.monotonic()
     paths = segment_files(4 if with_4x else 1, mib * MIB)
