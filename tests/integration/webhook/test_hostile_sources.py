@@ -121,11 +121,13 @@ def test_a_ranged_download_is_stopped_on_the_deadline(stack: Stack, fault_server
     body = DATA * 20_000  # about 3.4 MB: four ranges of 1 MiB
     url = fault_server.url("/ranged-trickle", Script(body=body, etag='"v1"', trickle=trickle))
     assert_stopped_on_the_deadline(stack, with_data(stack, url, "ranged-trickle.csv"), lambda_logs)
-    # The ranged path was taken: consecutive 1 MiB ranges, all but the first pinned to the ETag.
+    # The ranged path was taken: consecutive 1 MiB ranges from the first (the read-ahead grows while the
+    # reader waits, so not necessarily all four by the deadline), all but the first pinned to the ETag.
     asked = fault_server.requests_for("/ranged-trickle")
     mib = 1024 * 1024
-    assert sorted(headers["range"] for headers in asked) == [
-        f"bytes={start}-{min(start + mib, len(body)) - 1}" for start in range(0, len(body), mib)]
+    ranges = [f"bytes={start}-{min(start + mib, len(body)) - 1}" for start in range(0, len(body), mib)]
+    assert len(asked) >= 2
+    assert sorted(headers["range"] for headers in asked) == ranges[:len(asked)]
     assert [headers.get("if-match") for headers in asked].count('"v1"') == len(asked) - 1
     assert fault_server.max_active >= 2  # ranges in flight at once
     # No range is left downloading: every connection is closed soon after the call returned.
