@@ -90,6 +90,9 @@ class Deadline:
         return self._remaining_ms()
 
 
+DEADLINE_CHECK_S = 0.05  # how often reading checks the deadline and the projected finish
+
+
 class Progress:
     """Called with each piece read; logs a line every ``interval`` seconds and enforces the deadline."""
 
@@ -102,6 +105,7 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._next_report = self._started + interval_s
+        self._next_check = self._started
         self.bytes_done = 0
 
     def snapshot(self) -> Snapshot:
@@ -113,5 +117,8 @@ class Progress:
         if now >= self._next_report:
             self._next_report = now + self._interval
             self._report(self.snapshot())
-        if self._deadline is not None:
+        if self._deadline is not None and now >= self._next_check:
+            # Every DEADLINE_CHECK_S, not every piece (a piece is 64 KiB: ~16,000 a GB): the waits
+            # themselves are bounded by the deadline apart from this (Deadline.wait_bound).
+            self._next_check = now + DEADLINE_CHECK_S
             self._deadline.check(self.snapshot())

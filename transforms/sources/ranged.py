@@ -241,6 +241,7 @@ class RangedStream(CountedStream):
         """
         pieces: list[bytes] = []
         got, length, attempts = 0, end - start + 1, 0
+        timeout_set: float | None = None  # the socket timeout last set on this response
         self._last_activity = time.monotonic()  # every step below marks a sign of life
         try:
             while got < length:
@@ -250,9 +251,13 @@ class RangedStream(CountedStream):
                 if response is None:
                     response = self._request(start + got, end)
                     self._last_activity = time.monotonic()
+                    timeout_set = None
                 cause: Exception | None = None
                 try:
-                    set_read_timeout(response, self._http.read_wait(self._deadline))
+                    wait = self._http.read_wait(self._deadline)
+                    if wait != timeout_set:  # the read timeout until the deadline nears, then less each time
+                        set_read_timeout(response, wait)
+                        timeout_set = wait
                     piece = response.read1(min(RANGE_READ_SIZE, length - got), decode_content=False)
                 except (ProtocolError, HTTPError, OSError) as exc:
                     if self._deadline is not None and self._deadline.seconds_left() < 0.1:  # the wait ran out
