@@ -90,7 +90,8 @@ class Deadline:
         return self._remaining_ms()
 
 
-DEADLINE_CHECK_S = 0.05  # how often reading checks the deadline and the projected finish
+DEADLINE_CHECK_S = 0.05  # how often reading checks the deadline and the projected finish,
+DEADLINE_CHECK_BYTES = 1 << 20  # or after this many bytes, when they come faster than that
 
 
 class Progress:
@@ -106,6 +107,7 @@ class Progress:
         self._started = clock()
         self._next_report = self._started + interval_s
         self._next_check = self._started
+        self._next_bytes = 0
         self.bytes_done = 0
 
     def snapshot(self) -> Snapshot:
@@ -117,8 +119,10 @@ class Progress:
         if now >= self._next_report:
             self._next_report = now + self._interval
             self._report(self.snapshot())
-        if self._deadline is not None and now >= self._next_check:
-            # Every DEADLINE_CHECK_S, not every piece (a piece is 64 KiB: ~16,000 a GB): the waits
-            # themselves are bounded by the deadline apart from this (Deadline.wait_bound).
+        if self._deadline is not None and (now >= self._next_check or self.bytes_done >= self._next_bytes):
+            # Every DEADLINE_CHECK_S or DEADLINE_CHECK_BYTES, whichever comes first, not on every piece
+            # (a piece is 64 KiB: ~16,000 a GB); the waits themselves are bounded by the deadline apart
+            # from this (Deadline.wait_bound).
             self._next_check = now + DEADLINE_CHECK_S
+            self._next_bytes = self.bytes_done + DEADLINE_CHECK_BYTES
             self._deadline.check(self.snapshot())
