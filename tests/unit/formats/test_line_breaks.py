@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.formats.records import QuotedLineBreaks, RecordCounter
+from transforms.formats.records import RecordCounter
 
 
 def expected_count(data: bytes) -> int:
@@ -64,10 +64,24 @@ def test_agrees_with_the_csv_module(records: list[str], final_newline: bool, chu
     assert count(data, chunk) == expected_count(data)
 
 
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(RECORD, max_size=8), final_newline=st.booleans(), chunk=st.integers(1, 9))
+def test_counts_the_records_the_csv_module_reads(records: list[str], final_newline: bool, chunk: int) -> None:
+    """Both counts come from one pass over each chunk; the record count must stay exact with it."""
+    text = "\n".join(records) + ("\n" if final_newline and records else "")
+    data = text.encode()
+    counter = RecordCounter()
+    for start in range(0, len(data), chunk):
+        counter.feed(data[start:start + chunk])
+    counter.check_complete()
+    assert counter.records == sum(1 for _ in csv.reader(io.StringIO(text, newline="")))
+
+
 def test_large_quoted_chunks() -> None:
     """A quoted export reduces to its record ends; a break in a later chunk still counts once."""
-    breaks = QuotedLineBreaks()
+    counter = RecordCounter()
     row = b'"12345","a, b","c ""quoted"" d",,"x"\n'
-    breaks.feed(row * 50_000)
-    breaks.feed(b'"tail\nbreak"\n')
-    assert breaks.records == 1
+    counter.feed(row * 50_000)
+    counter.feed(b'"tail\nbreak"\n')
+    assert counter.records_with_line_breaks == 1
+    assert counter.records == 50_001

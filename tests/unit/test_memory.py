@@ -1,0 +1,48 @@
+"""The process's memory policy: one glibc arena, so what one thread frees another can reuse."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import pytest
+
+import transforms  # noqa: F401  (its first import sets the policy)
+from transforms import memory
+
+
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc() or bool(os.environ.get("MALLOC_ARENA_MAX")),
+                    reason="glibc's arenas only: another C library, or the environment chose a limit")
+def test_threads_share_one_glibc_arena(capfd: pytest.CaptureFixture[str]) -> None:
+    """Each new thread would get an arena of its own (up to 8 per core); glibc's own report says
+    there is only the main one, after threads that each allocated and freed."""
+    together = threading.Barrier(6, timeout=10)
+
+    def churn() -> None:
+        kept = [bytes(70_000) for _ in range(20)]
+        together.wait()  # all alive at once: none can take over an arena another left
+        del kept
+
+    threads = [threading.Thread(target=churn) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    capfd.readouterr()
+    ctypes.CDLL(None).malloc_stats()  # writes one "Arena N:" block per arena to standard error
+    report = capfd.readouterr().err
+    assert "Arena 0:" in report
+    assert "Arena 1:" not in report
+
+
+def test_an_arena_limit_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert memory.limit_glibc_arenas(1) is False
