@@ -241,6 +241,7 @@ def main() -> int:
     rss_before = memory_status("VmRSS")
     io_before = proc_io()
     cpu_before = cpu_seconds()
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
     threads = ThreadCpu()
     threads.start()
     started = time.perf_counter()
@@ -251,6 +252,7 @@ def main() -> int:
         profiler.disable()
     wall = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_before
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     by_thread = threads.stop()
     WriteAudit.phase = "after"
     io_after = proc_io()
@@ -258,6 +260,9 @@ def main() -> int:
         "outcome": outcome,
         "wall": wall,
         "cpu": cpu,
+        "cpu_system": usage.ru_stime - usage_before.ru_stime,  # the kernel's share: copies, page faults
+        "context_switches": {"voluntary": usage.ru_nvcsw - usage_before.ru_nvcsw,
+                             "involuntary": usage.ru_nivcsw - usage_before.ru_nivcsw},
         "peak_rss": memory_status("VmHWM"),
         "rss_before": rss_before,
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

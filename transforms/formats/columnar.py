@@ -28,11 +28,16 @@ from transforms.errors import BadValueError
 from transforms.formats.registry import Source, WriteContext, WriteReport
 from transforms.formats.typed_csv import TypedCsvReader
 
-# jemalloc, handing freed pages back at once: the Arrow memory of a row group written is returned before
-# the next is gathered, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).
+# jemalloc, handing freed pages back within JEMALLOC_DECAY_MS: the Arrow memory of a row group written is
+# returned soon after, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).
+# Not at once (0 ms): every free then became a madvise, and on two cores each one interrupts the other
+# core to flush its TLB. Measured at 2 cores, 1 GiB (bench/ranged.py, one run each): 0 ms gave .jsonl
+# 50 MB/s with 7.8 s of kernel CPU, .orc 68 and .parquet 89 MB/s; 1000 ms gave 57, 94 and 103 MB/s with
+# 2.2, 1.3 and 1.7 s of kernel CPU, for 10-30 MB more peak RSS (.parquet 368 MB, the highest).
+JEMALLOC_DECAY_MS = 1000
 try:
     pa.set_memory_pool(pa.jemalloc_memory_pool())
-    pa.jemalloc_set_decay_ms(0)
+    pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
 except (NotImplementedError, pa.ArrowNotImplementedError):  # a build without jemalloc: keep the default
     pass
 
