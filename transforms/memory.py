@@ -1,8 +1,9 @@
 """The process's memory policy, set at the first import of ``transforms``, before pyarrow loads.
 
 Arrow's C++ default pool (what Parquet's page and compression buffers and ORC's writer take, whatever
-pool Python sets) is jemalloc, like the pool the columnar writers set (``columnar``, decay 1 s), so the
-pages they free go back within a second instead of staying in a second allocator (mimalloc, the wheels' default).
+pool Python sets) is jemalloc, like the pool the columnar writers set (``columnar``, decay 1 s), so
+the pages they free go back within a second instead of staying in a second allocator (mimalloc, the
+wheels' default).
 Arrow reads the choice once, when it first needs a pool: hence here, before any module imports pyarrow.
 An ``ARROW_DEFAULT_MEMORY_POOL`` already in the environment wins.
 

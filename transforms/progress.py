@@ -121,8 +121,8 @@ class Progress:
             self._report(self.snapshot())
         if self._deadline is not None and (now >= self._next_check or self.bytes_done >= self._next_bytes):
             # Every DEADLINE_CHECK_S or DEADLINE_CHECK_BYTES, whichever comes first, not on every piece
-            # (a piece is 64 KiB: ~16,000 a GB); the waits themselves are bounded by the deadline apart
-            # from this (Deadline.wait_bound).
+            # (a piece is up to 128 KiB: 8,000 or more a GB); the waits themselves are bounded by the
+            # deadline apart from this (Deadline.wait_bound).
             self._next_check = now + DEADLINE_CHECK_S
             self._next_bytes = self.bytes_done + DEADLINE_CHECK_BYTES
             self._deadline.check(self.snapshot())

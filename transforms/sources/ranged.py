@@ -61,10 +61,11 @@ START_AHEAD = 2  # ranges fetched ahead of the reader at first (then up to ``con
 WAIT_SLICE_S = 1.0  # while waiting for a range, the deadline is checked this often
 STALL_SLACK_S = 5.0  # on top of a fetcher's longest single wait (urllib3's retry backoffs, scheduling)
 # Most bytes one socket read asks for. A read allocates what it asks for and shrinks it to what arrived
-# (a socket holds some tens of KiB): eight threads asking for 1 MiB each left glibc's heaps ever more
-# fragmented, and peak RSS grew with the file (measured at 1x -> 4x, 1 core: 1 MiB 166 -> 221 MB,
-# 256 KiB 167 -> 189 MB, 64 KiB 148 -> 173 MB and level after a few seconds), for ~0.3 s of CPU per GB.
-RANGE_READ_SIZE = 64 * 1024
+# (a socket holds some tens of KiB). With an arena per thread, eight threads asking for 1 MiB each left
+# glibc's heaps ever more fragmented and peak RSS grew with the file (1x -> 4x, 1 core: 1 MiB 166 -> 221
+# MB, 256 KiB 167 -> 189 MB, 64 KiB 148 -> 173 MB). With one arena (transforms.memory), 128 KiB stays
+# level (121 -> 137-143 MB, the same as 64 KiB) and takes ~0.3 s less CPU per GB (4 alternating runs).
+RANGE_READ_SIZE = 128 * 1024
 
 
 def open_data(source: Any, url: str, file: str, connections: int, range_size: int,  # noqa: ANN201
