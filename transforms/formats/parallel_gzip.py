@@ -1,9 +1,10 @@
 """Gzip on every core: one standard gzip member, its deflate stream compressed in blocks in parallel.
 
 Python's gzip module deflates on one core, which makes ``.csv.gz`` slower than the network. As pigz
-does, the input is cut into blocks that threads compress at once (zlib releases the GIL); each block
-ends on a byte boundary (a sync flush) and is primed with the previous block's last 32 KiB, so the
-concatenation is a single valid deflate stream that any gunzip, Athena and Python read as usual.
+does, the input is cut into blocks that threads compress at once (ISA-L's deflate at level 1, else
+zlib's: see ``transforms.fast_zlib``; both release the GIL); each block ends on a byte boundary (a
+sync flush) and is primed with the previous block's last 32 KiB, so the concatenation is a single
+valid deflate stream that any gunzip, Athena and Python read as usual.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
+from transforms.fast_zlib import crc32, raw_deflater
+
 BLOCK_SIZE = 4 * 1024 * 1024
 WINDOW = 32 * 1024  # deflate's window: what a block may refer back to
 _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # gzip, deflate, no name, mtime 0, unknown OS
 
 
-def _deflate(block: bytes, level: int, primer: bytes, last: bool) -> bytes:
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=primer) if primer else \
-        zlib.compressobj(level, zlib.DEFLATED, -15)
+def _deflate(block: bytes | bytearray, level: int, primer: bytes, last: bool) -> bytes:
+    compressor = raw_deflater(level, primer)
     return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
@@ -53,13 +55,17 @@ class ParallelGzipWriter:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self.closed:
             raise ValueError("write to a closed gzip stream")
-        self._crc = zlib.crc32(data, self._crc)
-        self._size += len(data)
-        self._buffer += data
-        while len(self._buffer) >= self._block_size:
-            block = bytes(self._buffer[: self._block_size])
-            del self._buffer[: self._block_size]
-            self._submit(block, last=False)
+        with memoryview(data) as view, view.cast("B") as raw:
+            self._crc = crc32(raw, self._crc)
+            self._size += len(raw)
+            done = 0
+            while done < len(raw):  # each byte is copied once, into the block it belongs to
+                take = min(self._block_size - len(self._buffer), len(raw) - done)
+                self._buffer += raw[done:done + take]
+                done += take
+                if len(self._buffer) == self._block_size:
+                    block, self._buffer = self._buffer, bytearray()
+                    self._submit(block, last=False)
         return len(data)
 
     def flush(self) -> None:
@@ -69,7 +75,7 @@ class ParallelGzipWriter:
         if self.closed:
             return
         try:
-            self._submit(bytes(self._buffer), last=True)
+            self._submit(self._buffer, last=True)
             self._drain(0)
             self._sink.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
         finally:
@@ -77,12 +83,12 @@ class ParallelGzipWriter:
             self._buffer = bytearray()
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, block: bytes, last: bool) -> None:
+    def _submit(self, block: bytes | bytearray, last: bool) -> None:
         if not self._started:
             self._sink.write(_HEADER)
             self._started = True
         self._pending.append(self._pool.submit(_deflate, block, self._level, self._primer, last))
-        self._primer = block[-WINDOW:] if len(block) >= WINDOW else (self._primer + block)[-WINDOW:]
+        self._primer = bytes(block[-WINDOW:] if len(block) >= WINDOW else (self._primer + block)[-WINDOW:])
         self._drain(2 * self._workers)
 
     def _drain(self, keep: int) -> None:

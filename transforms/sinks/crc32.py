@@ -1,6 +1,6 @@
 """CRC32 of a whole object from the CRC32s of its parts, as zlib's ``crc32_combine`` does.
 
-Each part's CRC32 is computed once, on the thread that uploads it (``zlib.crc32`` releases the GIL),
+Each part's CRC32 is computed once, on the thread that uploads it (``fast_zlib.crc32`` releases the GIL),
 and sent with the part; the object's full CRC32 is then combined from those values in part order
 instead of being computed a second time over every byte. Python's ``zlib`` does not expose
 ``crc32_combine``, so this is zlib's own method (``multmodp``/``x2nmodp``, zlib 1.2.12 and later):

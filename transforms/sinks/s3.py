@@ -23,7 +23,6 @@ import base64
 import logging
 import re
 import threading
-import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -33,6 +32,7 @@ from botocore.exceptions import ParamValidationError
 
 from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConfigurationError, IntegrityError, SinkError
+from transforms.fast_zlib import crc32
 from transforms.sinks.crc32 import crc32_combine
 
 logger = logging.getLogger(__name__)
@@ -135,18 +135,18 @@ class S3MultipartSink:
         try:
             if self._upload_id is None:
                 body = bytes(memoryview(self._part)[:self._filled]) if self._part is not None else b""
-                self._crc32 = zlib.crc32(body)
+                self._crc32 = crc32(body)
                 stored = self._put_whole(body)
             else:
                 if self._filled:
                     self._submit(self._part, self._filled)  # type: ignore[arg-type]
                     self._part, self._filled = None, 0
-                parts, crc32 = [], 0
+                parts, whole = [], 0
                 for future in self._parts:
                     part, part_crc32, length = future.result()
                     parts.append(part)
-                    crc32 = crc32_combine(crc32, part_crc32, length)
-                self._crc32 = crc32
+                    whole = crc32_combine(whole, part_crc32, length)
+                self._crc32 = whole
                 stored = self._call("complete the upload", self._client.complete_multipart_upload,
                                     Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
                                     MultipartUpload={"Parts": parts}, ChecksumCRC32=self.checksum_crc32,
@@ -265,16 +265,16 @@ class S3MultipartSink:
             # bytearray as a body, not a view). A bytearray is sent as it is, in one piece; bytes
             # would be wrapped in a file that http.client sends 8 KiB at a time.
             body = buffer if length == len(buffer) else buffer[:length]
-            crc32 = zlib.crc32(body)
+            part_crc32 = crc32(body)
             response = self._call(f"upload part {number}", self._client.upload_part, Bucket=self._bucket,
                                   Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body,
-                                  ChecksumCRC32=_b64_crc32(crc32))
+                                  ChecksumCRC32=_b64_crc32(part_crc32))
             part = {"PartNumber": number, "ETag": response["ETag"]}
             if response.get("ChecksumCRC32"):
                 part["ChecksumCRC32"] = response["ChecksumCRC32"]
             if self._state == "open" and length == len(buffer):
                 self._spare.append(buffer)
-            return part, crc32, length
+            return part, part_crc32, length
         finally:
             self._slots.release()
 

@@ -132,7 +132,10 @@ def run_isolated(python: str, path: list[Path], code: str, **kwargs: Any) -> dic
 @pytest.mark.package
 def test_handlers_import_from_the_artifact_on_the_runtime_python(python312: str,
                                                                  runtime_path: list[Path]) -> None:
-    code = "import handler.webhook, handler.worker, handler.jobs\n" + MODULE_ORIGINS.format(n=1)
+    code = ("import handler.webhook, handler.worker, handler.jobs\n"
+            "from transforms import fast_zlib\n"
+            "assert fast_zlib.isal_zlib is not None, 'ISA-L (isal) did not load: zlib would be 3-4x slower'\n"
+            + MODULE_ORIGINS.format(n=1))
     report = run_isolated(python312, runtime_path, code)
     assert report["outside"] == []
     assert report["pyarrow"] is False, "pyarrow must load only when a target needs it"
