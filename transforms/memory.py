@@ -31,6 +31,9 @@ GLIBC_ARENAS = 1
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+_GLIBC: ctypes.CDLL | None = None  # the process's C library, when it is glibc
+
+
 def configure() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
     limit_glibc_arenas(GLIBC_ARENAS)
@@ -38,10 +41,24 @@ def configure() -> None:
 
 def limit_glibc_arenas(arenas: int) -> bool:
     """Whether glibc took the limit: False on another C library, or when the environment set one."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
+    global _GLIBC
     try:
         os.confstr("CS_GNU_LIBC_VERSION")  # raises on a C library other than glibc (musl, macOS)
-        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas))
+        _GLIBC = ctypes.CDLL(None)
+        if os.environ.get("MALLOC_ARENA_MAX"):
+            return False
+        return bool(_GLIBC.mallopt(_M_ARENA_MAX, arenas))
     except (ValueError, OSError, AttributeError):
         return False
+
+
+def return_free_pages() -> None:
+    """Hand the free pages inside glibc's heap back to the system (``malloc_trim``).
+
+    The typed formats free and reallocate blocks of many sizes (ORC's own buffers, Python's objects);
+    the holes left between live blocks stay resident, and over a long file peak RSS crept up by 20-40
+    MB while live memory did not. Called once a row group is written, this costs a few milliseconds
+    (the pages come back as they are reused). Nothing happens on another C library.
+    """
+    if _GLIBC is not None:
+        _GLIBC.malloc_trim(0)
