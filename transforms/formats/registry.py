@@ -18,6 +18,7 @@ from transforms.ci360.layout import Layout
 from transforms.formats.parallel_gzip import ParallelGzipWriter
 from transforms.formats.records import RecordCounter
 from transforms.formats.tables import CSV_TABLE, JSON_TABLE, ORC_TABLE, PARQUET_TABLE, TableFormat
+from transforms.memory import return_free_pages
 from transforms.schema.columns import TypedSchema
 
 
@@ -66,14 +67,26 @@ class Format:
     typed: bool = False  # whether values are converted by the schema (and the result reports it)
 
 
+# The download's pieces are freed in another order than they were allocated: every so many bytes, the
+# holes left between live blocks go back (transforms.memory). Measured at 4x, two runs each: peak RSS
+# 133-143 MB without, 129-134 MB trimming every 128 MiB (1x: 117-123 MB either way); every 64 MiB was as
+# level but slower on two cores (4.7-4.8 s against 4.0-4.5 s).
+PASSTHROUGH_TRIM_BYTES = 128 * 1024 * 1024
+
+
 def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """Header row from the layout (unless turned off), then the data bytes exactly as staged."""
     if ctx.options.csv_header:
         sink.write(ctx.layout.header_line())
     counter = RecordCounter()
+    since_trim = 0
     for chunk in source.chunks():
         counter.feed(chunk)
         sink.write(chunk)
+        since_trim += len(chunk)
+        if since_trim >= PASSTHROUGH_TRIM_BYTES:
+            since_trim = 0
+            return_free_pages()
     counter.check_complete()
     return WriteReport(counter.records, records_with_line_breaks=counter.records_with_line_breaks)
 
