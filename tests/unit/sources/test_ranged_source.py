@@ -17,7 +17,9 @@ MIB = 1024 * 1024
 def test_ranges_fetched_ahead_are_bounded_by_connections(fault_server) -> None:
     """Memory: however slow the reader, no more than ``connections`` ranges are fetched ahead of it."""
     data = bytes(range(256)) * (40 * 1024)  # 10 MiB: ten ranges of 1 MiB
-    url = fault_server.url("/bounded", Script(body=data, etag='"v1"', delay=0.05))
+    # Each range takes at least 0.15 s to arrive, so the first read always finds range 0 still
+    # downloading (the read-ahead then grows to ``connections``); a fast range could be done already.
+    url = fault_server.url("/bounded", Script(body=data, etag='"v1"', trickle=(256 * 1024, 0.05)))
     with open_ranged(HttpSource(backoff=0.01), url, "data", connections=3, range_size=MIB) as stream:
         assert isinstance(stream, RangedStream)
         assert stream.read(10) == data[:10]
