@@ -17,8 +17,9 @@ download's threads allocate the pieces that the reader's thread frees; with an a
 space stayed in the arena of the thread that allocated it, and peak RSS of a `.csv` passthrough grew
 with the file (120 -> 153 MB from 256 MiB to 1 GiB, still rising). With one arena it levels off
 (117 -> 137 MB, level after the first second) at the same speed: Python's threads take turns on the
-GIL anyway, and Arrow's own threads allocate from jemalloc. glibc counts its arenas once, when a second
-thread first allocates, hence here too; a ``MALLOC_ARENA_MAX`` in the environment wins.
+GIL anyway, and Arrow's own threads allocate from jemalloc. glibc consults the limit whenever a thread
+needs an arena, so it is set here, before the connector starts any; a ``MALLOC_ARENA_MAX`` in the
+environment wins.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def return_free_pages() -> None:
 
     The typed formats free and reallocate blocks of many sizes (ORC's own buffers, Python's objects);
     the holes left between live blocks stay resident, and over a long file peak RSS crept up by 20-40
-    MB while live memory did not. Called once a row group is written, this costs a few milliseconds
-    (the pages come back as they are reused). Nothing happens on another C library.
+    MB while live memory did not. Called after each row group (``columnar``) and every 128 MiB of a
+    passthrough (``registry.copy_csv``), this costs a few milliseconds a call (the pages come back as
+    they are reused). Nothing happens on another C library.
     """
     if _GLIBC is not None:
         _GLIBC.malloc_trim(0)
