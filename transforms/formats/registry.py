@@ -65,6 +65,9 @@ class Format:
     write: WriteFunction
     table: TableFormat  # how Athena reads it (the catalog renders this as DDL or Glue)
     typed: bool = False  # whether values are converted by the schema (and the result reports it)
+    # The object is the source's bytes as they are, after a header: its size is known before the
+    # first byte (so the sink plans its parts from it, and refuses what S3 cannot hold).
+    keeps_bytes: bool = False
 
 
 # The download's pieces are freed in another order than they were allocated: every so many bytes, the
@@ -129,7 +132,7 @@ def lazy(module: str, function: str) -> WriteFunction:
     return write
 
 
-DEFAULT_FORMAT = Format("csv", (".csv",), "text/csv; charset=utf-8", copy_csv, CSV_TABLE)
+DEFAULT_FORMAT = Format("csv", (".csv",), "text/csv; charset=utf-8", copy_csv, CSV_TABLE, keeps_bytes=True)
 
 
 class Registry:

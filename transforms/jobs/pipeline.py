@@ -21,11 +21,12 @@ from transforms.catalog.glue import register_table
 from transforms.ci360.layout import Layout, parse_layout
 from transforms.ci360.payload import Job
 from transforms.errors import ConflictError, ConnectorError, SinkError
-from transforms.formats.registry import WriteContext, WriteOptions, format_for_key
+from transforms.formats.registry import Format, WriteContext, WriteOptions, format_for_key
 from transforms.progress import Deadline, Progress, Snapshot
 from transforms.redact import redact_url
 from transforms.schema.columns import TypedSchema, build_schema
 from transforms.settings import Settings, encryption_setting
+from transforms.sinks.parts import PartPlan, refuse_too_large
 from transforms.sinks.s3 import S3MultipartSink, s3_failure
 from transforms.sources.http import HttpSource
 from transforms.sources.ranged import open_data
@@ -228,7 +229,8 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
         sink = S3MultipartSink(s3, job.bucket, job.key, part_size=settings.part_size,
                                max_in_flight=settings.upload_concurrency,
                                extra_args={"ContentType": fmt.content_type, **encryption(settings)},
-                               if_none_match=not job.overwrite)
+                               if_none_match=not job.overwrite,
+                               plan=part_plan(settings.part_size, fmt, ctx, source))
         with _refusing_conflicts(job), sink:  # the sink aborts (nothing pending) before the conversion
             report = fmt.write(source, sink, ctx)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
@@ -245,6 +247,20 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
         logger.warning(UNVERIFIED, extra={"bucket": job.bucket, "key": job.key})
     logger.info("landed", extra={k: v for k, v in result.to_json().items() if k != "url"})
     return result
+
+
+def part_plan(minimum: int, fmt: Format, ctx: WriteContext, source: Any) -> PartPlan:
+    """Parts sized for the source's length where it is known (the ranged download knows it before the
+    first part) and re-estimated from the rate so far; an object that cannot fit in S3 is refused here,
+    before anything is uploaded."""
+    length = source.content_length
+    if length is None or getattr(source, "encoded", False):  # gzip on the wire: the length is not the size
+        return PartPlan(minimum)
+    if fmt.keeps_bytes:
+        header = len(ctx.layout.header_line()) if ctx.options.csv_header else 0
+        refuse_too_large(length + header)
+    return PartPlan(minimum, expected_size=length,
+                    progress=lambda: source.bytes_read / length if length else None)
 
 
 def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,

@@ -34,6 +34,7 @@ from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.errors import ConfigurationError, IntegrityError, SinkError
 from transforms.fast_zlib import crc32
 from transforms.sinks.crc32 import crc32_combine
+from transforms.sinks.parts import MAX_PARTS, PartPlan, outgrown
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,18 @@ class S3MultipartSink:
     """File-like ``write``/``close`` into ``s3://bucket/key``; see the module docstring for guarantees."""
 
     def __init__(self, client: Any, bucket: str, key: str, *, part_size: int, max_in_flight: int,
-                 extra_args: dict[str, Any] | None = None, if_none_match: bool = False) -> None:
+                 extra_args: dict[str, Any] | None = None, if_none_match: bool = False,
+                 plan: PartPlan | None = None) -> None:
+        """``part_size`` is the smallest part; ``plan`` (default: that size, growing only by its
+        schedule) sizes each next part so that the object fits in S3's 10,000 (see parts.py)."""
         self._client = client
         # Conditional write: the object is created only if the key is free (S3 answers 412
         # PreconditionFailed otherwise, and the upload is aborted like any other failure).
         self._condition = {"IfNoneMatch": "*"} if if_none_match else {}
         self._bucket = bucket
         self._key = key
-        self._part_size = part_size
+        self._plan = plan or PartPlan(part_size)
+        self._part_size = self._plan.first()
         self._extra = dict(extra_args or {})
         self._part: bytearray | None = None  # the part being filled, ``_filled`` bytes so far
         self._filled = 0
@@ -104,7 +109,7 @@ class S3MultipartSink:
                 done = 0
                 while done < len(raw):
                     if self._part is None:
-                        self._part = self._spare.popleft() if self._spare else bytearray(self._part_size)
+                        self._part = self._buffer()
                     take = min(self._part_size - self._filled, len(raw) - done)
                     self._part[self._filled:self._filled + take] = raw[done:done + take]
                     self._filled += take
@@ -112,6 +117,8 @@ class S3MultipartSink:
                     if self._filled == self._part_size:
                         part, self._part, self._filled = self._part, None, 0
                         self._submit(part, self._part_size)
+                        self._part_size = self._plan.next(len(self._parts), self.bytes_written + done,
+                                                          self._part_size)
                 self.bytes_written += done
                 return done
         except BaseException:
@@ -228,6 +235,15 @@ class S3MultipartSink:
         except SDK_ERRORS as exc:
             raise s3_failure(exc, action) from None
 
+    def _buffer(self) -> bytearray:
+        """A spare part buffer of the current part size (one of an outgrown size is dropped), or a
+        new one."""
+        while self._spare:
+            spare = self._spare.popleft()
+            if len(spare) == self._part_size:
+                return spare
+        return bytearray(self._part_size)
+
     def _release_buffers(self) -> None:
         self._part, self._filled = None, 0
         self._spare.clear()
@@ -247,6 +263,8 @@ class S3MultipartSink:
             self._upload_id = created["UploadId"]
             self._pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="s3-part")
         self._raise_failed_parts()
+        if len(self._parts) >= MAX_PARTS:
+            raise outgrown(self.bytes_written)
         self._slots.acquire()  # back-pressure: the reader waits while enough parts are in flight
         number = len(self._parts) + 1
         assert self._pool is not None
