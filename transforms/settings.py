@@ -183,8 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
             integer(0), attribute="result_url_ttl", unit="s"),
     # Transfer.
     # S3 refuses multipart parts under 5 MiB (except the last).
-    Setting("part_size_mb", "8", "Smallest multipart part (parts grow to fit any object in 10,000).", integer(5), attribute="part_size", unit="MiB",
-            scale=MIB),
+    Setting("part_size_mb", "8", "Smallest multipart part (parts grow to fit any object in 10,000).",
+            integer(5), attribute="part_size", unit="MiB", scale=MIB),
     Setting("upload_concurrency", "4", "Parts uploading at once.", integer(1),
             attribute="upload_concurrency"),
     Setting("connect_timeout", "10", "Seconds to connect to a presigned URL.", positive,
