@@ -173,7 +173,8 @@ def test_a_sync_failure_is_told_once(async_stack: AsyncStack, outcomes: None, ga
 
 
 def test_an_async_landing_is_told_by_the_worker_once(async_stack: AsyncStack, outcomes: None,
-                                                     gateway: FakeCI360Gateway, bus: Bus, monkeypatch) -> None:
+                                                     gateway: FakeCI360Gateway, bus: Bus,
+                                                     monkeypatch) -> None:
     monkeypatch.setenv("processing_mode", "async")
     payload, accepted = webhook(async_stack.stack, "later.parquet")
     assert accepted.status == 202
@@ -256,6 +257,17 @@ def test_500_then_200_is_retried(stack: Stack, outcomes: None, gateway: FakeCI36
     assert response.status == 200
     assert response.body["events"]["ci360"] == {"delivered": True, "attempts": 2, "status": 201}
     assert [r.status for r in gateway.requests] == [500, 201] and told(gateway)["status"] == "succeeded"
+
+
+def test_each_delivery_is_counted_by_channel_and_whether_it_was_delivered(
+        stack: Stack, outcomes: None, gateway: FakeCI360Gateway, bus: Bus, capsys) -> None:
+    gateway.mode = "refuse"
+    capsys.readouterr()
+    assert webhook(stack, "counted.csv")[1].status == 200
+    counted = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{") and '"OutcomeEvents"' in line]
+    assert sorted((d["channel"], d["delivered"], d["OutcomeEvents"]) for d in counted) == [
+        ("ci360", "false", [1]), ("eventBridge", "true", [1])]
 
 
 def test_401_is_not_retried_and_the_landing_stands(async_stack: AsyncStack, outcomes: None,
