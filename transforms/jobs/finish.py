@@ -39,9 +39,13 @@ def finish(job: Job, outcome: Mapping[str, Any] | ConnectorError, settings: Sett
     if notifier is None or not notifier.enabled:
         return None
     store = services.job_store(settings)
-    if store is not None and not store.claim_report(job):
-        logger.info("outcome already reported; a repeat sends nothing new")
-        return None
+    try:
+        if store is not None and not store.claim_report(job):
+            logger.info("outcome already reported; a repeat sends nothing new")
+            return None
+    except JobStoreError as error:  # a table failing is no reason to leave CI360 without the outcome
+        logger.error("the outcome's report could not be claimed; reporting it anyway",
+                     extra={"error": error.message})
     time_left = deadline.platform_ms_left() / 1000.0 if deadline else None
     report = report_outcome(job, outcome, settings, notifier, mode=mode, time_left_s=time_left)
     if store is not None:

@@ -79,20 +79,16 @@ class JobStore:
         claimed now), False when it was reported already (a repeated webhook, a redelivered message).
 
         A job with no record (refused before one was written) has nothing to repeat: True. The table
-        failing is no reason to stay silent: True, and logged by the caller's report."""
-        now = self._clock()
-        try:
-            if self._write("claim the outcome's report", self._db.update_item,
-                           Key={"occurrence_id": {"S": job.occurrence_id}},
-                           UpdateExpression="SET #e = :claim",
-                           ConditionExpression="attribute_exists(occurrence_id) AND attribute_not_exists(#e)",
-                           ExpressionAttributeNames={"#e": "events"},
-                           ExpressionAttributeValues={":claim": _attribute({"state": "sending",
-                                                                            "at": _iso(now)})}):
-                return True
-            return self.get(job.occurrence_id) is None
-        except JobStoreError:
+        failing raises JobStoreError (the caller decides: ``transforms.jobs.finish`` reports anyway)."""
+        claim = _attribute({"state": "sending", "at": _iso(self._clock())})
+        if self._write("claim the outcome's report", self._db.update_item,
+                       Key={"occurrence_id": {"S": job.occurrence_id}},
+                       UpdateExpression="SET #e = :claim",
+                       ConditionExpression="attribute_exists(occurrence_id) AND attribute_not_exists(#e)",
+                       ExpressionAttributeNames={"#e": "events"},
+                       ExpressionAttributeValues={":claim": claim}):
             return True
+        return self.get(job.occurrence_id) is None
 
     def reported(self, job: Job, report: dict[str, Any], landed: bool) -> None:
         """The delivery report, on the record and (landed) in its result, where a repeat reads it."""

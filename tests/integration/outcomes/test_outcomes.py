@@ -234,6 +234,21 @@ def test_a_transient_failure_is_told_only_on_the_last_receive(async_stack: Async
     assert [e["detail-type"] for e in bus.events()] == ["Audience failed"]
 
 
+def test_a_failed_job_run_again_tells_its_new_outcome(async_stack: AsyncStack, outcomes: None,
+                                                      gateway: FakeCI360Gateway, bus: Bus,
+                                                      fault_server: Any) -> None:
+    _, metadata_url = async_stack.stack.stage(b"", JSON_LAYOUT)
+    source = fault_server.url("/later", Script(503, b"<Error><Code>SlowDown</Code></Error>"))
+    payload = webhook_payload(source, metadata_url, "again.csv", processing_mode="sync")
+    assert invoke(api_gateway_event(payload)).status == 502
+    fault_server.scripts["/later"] = Script(200, DATA)
+    assert invoke(api_gateway_event(payload)).status == 200  # CI360 calls again: run again, and landed
+    assert [e["status"] for e in gateway.received] == ["failed", "succeeded"]
+    assert sorted(e["detail-type"] for e in bus.events()) == ["Audience failed", "Audience landed"]
+    assert invoke(api_gateway_event(payload)).status == 200  # and again: the first answer, nothing new
+    assert len(gateway.received) == 2 and bus.events(wait_s=0) == []
+
+
 # -- CI360's gateway misbehaving: bounded, retried where it helps, never the landing's concern ---------
 
 def test_a_hanging_gateway_is_bounded_and_the_landing_stands(stack: Stack, outcomes: None,
