@@ -11,6 +11,7 @@ of the measurements and the disk-write audit of the process under test.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -289,3 +290,32 @@ def pending_uploads(s3: Any, bucket: str) -> list[dict[str, Any]]:
 def object_keys(s3: Any, bucket: str) -> list[str]:
     return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
+
+
+def route_outcome_events(bus: str, source: str = "ci360.s3-connector") -> str:
+    """An EventBridge rule on ``bus`` (created unless it is ``default``) sending every event of ``source``
+    to a new SQS queue, as a data team's rule would start their job; returns the queue's URL."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    if bus != "default":
+        events.create_event_bus(Name=bus)
+    queue_url = sqs.create_queue(QueueName=f"outcomes-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = f"ci360-outcomes-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return queue_url
+
+
+def routed_events(queue_url: str, wait_s: int = 1) -> list[dict[str, Any]]:
+    """The EventBridge events the queue received so far (each read once), oldest first."""
+    sqs = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=0 if found else wait_s)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return sorted(found, key=lambda event: event.get("time", ""))
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -51,3 +51,12 @@ def record_failure(cause: str) -> None:
     with single_metric(name="Failures", unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
                        default_dimensions={"service": SERVICE_NAME}) as metric:
         metric.add_dimension(name="cause", value=cause)
+
+
+def record_delivery(report: dict[str, Any] | None) -> None:
+    """Each outcome event by channel and whether it was delivered, so an undelivered one can be alarmed on."""
+    for channel, delivery in (report or {}).items():
+        with single_metric(name="OutcomeEvents", unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
+                           default_dimensions={"service": SERVICE_NAME}) as metric:
+            metric.add_dimension(name="channel", value=channel)
+            metric.add_dimension(name="delivered", value=str(bool(delivery.get("delivered"))).lower())

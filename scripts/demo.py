@@ -6,6 +6,9 @@
 3. Writes CI360's webhook as an API Gateway (REST, Lambda proxy) event under .demo/.
 4. Runs `npx serverless invoke local -f webhook -p .demo/<event>.json` twice, for a .csv and a .csv.gz
    target, and shows what landed in the target bucket.
+5. For each landing, shows the outcome event CI360 received (a fake CI360 external gateway on 127.0.0.1
+   that verifies the JWT, devstack/ci360_gateway.py) and the "Audience landed" event an EventBridge rule
+   on moto routed to a queue.
 
 Real AWS instead of moto (your own credentials, the usual AWS_PROFILE / AWS_* variables):
     DEMO_REAL_AWS=1 DEMO_STAGING_BUCKET=my-staging DEMO_TARGET_BUCKET=my-target make demo
@@ -35,7 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from devstack.localstack import MotoServer, create_job_stack, s3_client, webhook_payload  # noqa: E402
+from devstack.ci360_gateway import FakeCI360Gateway  # noqa: E402
+from devstack.localstack import (  # noqa: E402
+    MotoServer,
+    create_job_stack,
+    route_outcome_events,
+    routed_events,
+    s3_client,
+    webhook_payload,
+)
 from transforms.redact import scrub  # noqa: E402
 
 DEMO_DIR = ROOT / ".demo"
@@ -141,8 +152,12 @@ class Stack:
     region: str
     real: bool
     server: MotoServer | None = None
+    gateway: FakeCI360Gateway | None = None  # CI360's external gateway, faked (the local stack only)
+    outcomes_queue: str | None = None  # where an EventBridge rule sends the connector's events
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
         if self.server is not None:
             self.server.stop()
             say(f"moto server stopped (pid {self.server.process.pid})")
@@ -163,7 +178,9 @@ def local_stack() -> Stack:
             s3.create_bucket(Bucket=bucket)
         say(f"created buckets s3://{staging} (CI360 staging) and s3://{target} (target)")
         create_stack_resources()
-        return Stack(s3, s3, staging, target, env, env["AWS_DEFAULT_REGION"], real=False, server=server)
+        gateway, outcomes_queue, outcome_env = outcome_channels()
+        return Stack(s3, s3, staging, target, {**env, **outcome_env}, env["AWS_DEFAULT_REGION"], real=False,
+                     server=server, gateway=gateway, outcomes_queue=outcomes_queue)
     except BaseException:
         server.stop()
         raise
@@ -174,6 +191,47 @@ def local_stack() -> Stack:
 # environment (the asynchronous part below does); the first invocations need nothing but the bucket.
 STACK_NAMES = {"jobs_queue": "ci360-s3-connector-dev-jobs", "jobs_table": "ci360-s3-connector-dev-jobs",
                "idempotency_table": "ci360-s3-connector-dev-idempotency"}
+
+
+DEMO_TENANT = "0dh01d000a00013a3a2cac00"  # the tenant of CONTRACT.md's sample
+DEMO_BUS = "ci360-demo-bus"
+
+
+def outcome_channels() -> tuple[FakeCI360Gateway, str, dict[str, str]]:
+    """CI360's side of the outcome (a fake external gateway with a client secret made up for this run) and
+    the data team's (an EventBridge bus on moto whose rule sends the connector's events to a queue)."""
+    secret = uuid.uuid4().hex + uuid.uuid4().hex[:12]
+    gateway = FakeCI360Gateway(DEMO_TENANT, secret)
+    queue_url = route_outcome_events(DEMO_BUS)
+    say(f"fake CI360 external gateway on {gateway.url} (verifies the JWT; tenant {DEMO_TENANT})")
+    say(f"EventBridge bus {DEMO_BUS} on moto, with a rule sending source ci360.s3-connector to a queue")
+    # What a local invoke is given: the access point's address, tenant id and client secret (the secret
+    # itself only because this is a local invoke; deployed, ci360_client_secret_arn names it).
+    env = {"ci360_events_url": gateway.url, "ci360_tenant_id": DEMO_TENANT, "ci360_client_secret": secret,
+           "event_bus_name": DEMO_BUS}
+    return gateway, queue_url, env
+
+
+def show_outcome(stack: Stack, told_before: int) -> None:
+    """What CI360 and the data team's rule heard of the last outcome."""
+    if stack.gateway is None or stack.outcomes_queue is None:
+        return
+    new = stack.gateway.requests[told_before:]
+    if not new:
+        raise SystemExit("CI360 received no outcome event")
+    for request in new:
+        say(f"CI360 received: HTTP {request.status} ({request.reason}); JWT claims {request.claims}")
+        for name, value in (request.event or {}).items():
+            say(f"    {name:<22} {value}")
+    for event in routed_events(stack.outcomes_queue):
+        detail = event["detail"]
+        say(f"EventBridge rule -> queue: {event['detail-type']!r} from {event['source']}: "
+            f"key {detail.get('key')}, format {detail.get('format')}, rows {detail.get('rows')}, "
+            f"checksum {(detail.get('checksum') or {}).get('value', '-')}")
+
+
+def told(stack: Stack) -> int:
+    return len(stack.gateway.requests) if stack.gateway is not None else 0
 
 
 def create_stack_resources() -> None:
@@ -346,10 +404,12 @@ def typed_demo(stack: Stack, data_url: str, metadata_url: str, key: str) -> None
     event_path = DEMO_DIR / "event-parquet.json"
     event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
     say(f"send parameter column_types = {column_types}")
+    before = told(stack)
     response = invoke(event_path, stack)
     body = show_response(response)
     if response.get("statusCode") != 200:
         raise SystemExit(f"the function answered {response.get('statusCode')}")
+    show_outcome(stack, before)
     import pyarrow.parquet as pq
 
     raw = stack.target_s3.get_object(Bucket=stack.target, Key=key)["Body"].read()
@@ -389,8 +449,11 @@ def async_demo(stack: Stack, data_url: str, metadata_url: str, key: str, data: b
     worker_event = DEMO_DIR / "sqs-event.json"
     worker_event.write_text(json.dumps(sqs_event, indent=2) + "\n", encoding="utf-8")
     say(f"the queue holds the job; wrote {worker_event.relative_to(ROOT)} (the SQS event Lambda would pass)")
+    say("(202 is not an outcome: CI360 hears of this job when the worker lands it)")
+    before = told(stack)
     invoke(worker_event, stack, "worker", extra_env=STACK_NAMES)
     say("worker: done (it returns nothing; a failure would be raised and SQS would deliver the job again)")
+    show_outcome(stack, before)
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     show_landed(stack, key, header_row() + data)
     jobs_event = DEMO_DIR / "jobs-event.json"
@@ -428,12 +491,14 @@ def main() -> int:
             event_path = DEMO_DIR / event_name
             event_path.write_text(json.dumps(api_gateway_event(payload), indent=2) + "\n", encoding="utf-8")
             say(f"wrote {event_path.relative_to(ROOT)} (API Gateway proxy event; body = the webhook JSON)")
+            before = told(stack)
             response = invoke(event_path, stack)
             body = show_response(response)
             if response.get("statusCode") != 200:
                 raise SystemExit(f"the function answered {response.get('statusCode')}: "
                                  f"{body.get('error', {}).get('code', '?')}")
             show_landed(stack, key, header_row() + data)
+            show_outcome(stack, before)
         typed_demo(stack, data_url, metadata_url, f"ci360-demo/{run_id}/audience.parquet")
         if stack.real:
             say("\n(the asynchronous path needs the deployed queue and tables: see README, 'Deploy')")

@@ -45,7 +45,7 @@ def translated(error: Callable[[AwsFailure], Exception]) -> Iterator[None]:
         raise error(aws_failure(exc)) from None
 
 
-def client(service: str) -> Any:
+def client(service: str, **config: Any) -> Any:
     """A client by the standard configuration chain (``AWS_ENDPOINT_URL_<SERVICE>`` included), with
     standard retries. S3's signs with SigV4 (for the optional result link) and keeps a connection pool
     large enough for the concurrent part uploads.
@@ -59,4 +59,4 @@ def client(service: str) -> Any:
     if service == "s3":
         return boto3.client("s3", config=Config(signature_version="s3v4", max_pool_connections=32,
                                                 s3={"payload_signing_enabled": False}, **_RETRIES))
-    return boto3.client(service, config=Config(**_RETRIES))
+    return boto3.client(service, config=Config(**{**_RETRIES, **config}))

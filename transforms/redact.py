@@ -6,6 +6,10 @@ string (and any credential parameter seen without one) from free text, and
 any handler sees it (a log record factory: handlers added later, such as a CLI's or a test's, are
 covered too). Libraries (urllib3's connection pool and its retry logger, botocore) put full URLs in
 their messages and exception texts; those are scrubbed the same way.
+
+The CI360 client secret is another credential: ``register_secret`` adds its value (and its base64 form,
+the JWT's key) to what is scrubbed from then on; bearer tokens (JWTs) and Secrets Manager's
+``SecretString`` (botocore dumps response bodies at DEBUG, before the value is known) are scrubbed by shape.
 """
 
 from __future__ import annotations
@@ -39,10 +43,31 @@ _CREDENTIAL = re.compile(
     r"(?i)\b(X-Amz-(?:Signature|Security-Token|Credential)|AWSAccessKeyId|Signature|Credential"
     r"|Authorization)(['\"]?\s*[=:]\s*b?['\"]?)[^\s&\"'<>,]+")
 REDACTED = "?<redacted>"
+_lock = threading.Lock()
+# A JSON Web Token (header.claims.signature, each base64url; the header always starts {" -> eyJ).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Secrets Manager's answer as botocore logs it (JSON in a bytes repr, or a parsed dict's repr).
+_SECRET_VALUE = re.compile(r"(SecretString|SecretBinary)(['\"]?\s*[:=]\s*b?)(['\"])(?:\\+.|(?!\3).)*\3")
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Scrub this value from every log record from now on (a secret read at run time)."""
+    if len(value) >= 4:  # a shorter one would blank out ordinary text (and is no secret anyway)
+        with _lock:
+            _secrets.add(value)
 
 
 def scrub(text: str) -> str:
-    """Remove the query string of every URL in free text (exception messages, tracebacks)."""
+    """Remove the query string of every URL in free text (exception messages, tracebacks), and every
+    registered secret, bearer token and Secrets Manager value."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "<redacted>")
+    if "eyJ" in text:
+        text = _JWT.sub("<redacted-jwt>", text)
+    if "Secret" in text:
+        text = _SECRET_VALUE.sub(r"\1\2\3<redacted>\3", text)
     if "?" not in text and "=" not in text and ":" not in text:
         return text
     return _CREDENTIAL.sub(r"\1\2<redacted>", _QUERY.sub(REDACTED, text))
@@ -80,7 +105,6 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-_lock = threading.Lock()
 _installed = False
 
 

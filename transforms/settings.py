@@ -11,10 +11,13 @@ One unit convention: every ``_mb`` setting is in MiB (2^20 bytes), every ``_kb``
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from transforms.ci360.allowlist import DEFAULT_ALLOWLIST, DEFAULT_PATTERNS, OriginPattern, parse_allowlist
 from transforms.ci360.keys import check_key_template, check_prefix
@@ -98,6 +101,16 @@ def text_or_none(name: str, text: str) -> str | None:
     return text or None
 
 
+_BUS_NAME = re.compile(r"[A-Za-z0-9._/-]{1,256}")
+
+
+def _bus_name(name: str, text: str) -> str | None:
+    """A bus of the function's own account by name (the role may put events on that bus only)."""
+    if text and not _BUS_NAME.fullmatch(text):
+        raise ValueError(f"{name} must be the name of an event bus of this account, not an ARN or URL")
+    return text or None
+
+
 def _key_template(name: str, text: str) -> str | None:
     return check_key_template(text) if text else None
 
@@ -116,7 +129,9 @@ class Setting:
     # function: in every function's environment (custom.settings -> provider.environment);
     # deploy: decides the stack only (custom.settings, CloudFormation Parameters);
     # stack: the name of one of the stack's resources (custom.stack -> provider.environment);
-    # required: no default at all (the target bucket).
+    # required: no default at all (the target bucket);
+    # local: read by a local invoke only (from its shell's environment), never deployed: not in
+    # serverless.yml at all (a secret in plain text).
     where: str = "function"
     send_parameter: bool = False  # a send parameter of the same name overrides it per call
 
@@ -199,6 +214,27 @@ SETTINGS: tuple[Setting, ...] = (
             attribute="download_range_bytes", unit="MiB", scale=MIB),
     Setting("progress_interval_s", "10", "Seconds between progress log lines.", positive,
             attribute="progress_interval_s", unit="s"),
+    # Outcomes reported back to CI360 (an external event) and out to EventBridge (transforms.outcomes).
+    Setting("ci360_events_url", "", "The tenant's external gateway events endpoint; empty: no event is sent.",
+            attribute="ci360_events_url"),
+    Setting("ci360_tenant_id", "", "The tenant id of the access point (the JWT's clientID).",
+            attribute="ci360_tenant_id"),
+    Setting("ci360_client_secret_arn", "", "Secrets Manager secret holding the access point's client secret.",
+            attribute="ci360_client_secret_arn"),
+    Setting("ci360_client_secret", "", "The client secret itself: a local invoke only.",
+            attribute="ci360_client_secret", where="local"),
+    Setting("ci360_event_name", "ci360_s3_connector_outcome", "The external event defined in CI360.",
+            attribute="ci360_event_name"),
+    Setting("ci360_identity_attribute", "subject_id", "The identity attribute the event carries.",
+            attribute="ci360_identity_attribute"),
+    Setting("ci360_identity_value", "ci360-s3-connector", "The identity the events are recorded against.",
+            attribute="ci360_identity_value"),
+    Setting("ci360_events_timeout_s", "10", "At most this long sending one event to CI360, retries included.",
+            positive, attribute="ci360_events_timeout_s", unit="s"),
+    Setting("event_bus_name", "", "EventBridge bus for Audience landed/failed; empty: the default bus.",
+            _bus_name, attribute="event_bus_name"),
+    Setting("jobs_max_receives", "3", "Receives of a queued job before it moves to the dead-letter queue.",
+            integer(1, 1000), attribute="jobs_max_receives"),
     # Read by Powertools, not by our code.
     Setting("LOG_LEVEL", "INFO", "Powertools log level."),
     # Deploy time only: they shape the stack, the function never reads them.
@@ -258,6 +294,17 @@ class Settings:
     s3_key_prefix: str = ""  # every key starts with this (literal)
     key_template: str | None = None  # e.g. ci360/{taskName}/dt={date}/{s3_filename}
     overwrite: bool = True  # false: an existing key is refused with 409 (send parameter overrides)
+    # Outcomes back to CI360 (off while ci360_events_url is unset) and out to EventBridge.
+    ci360_events_url: str | None = None
+    ci360_tenant_id: str | None = None
+    ci360_client_secret_arn: str | None = None
+    ci360_client_secret: str | None = field(default=None, repr=False)  # a local invoke only
+    ci360_event_name: str | None = "ci360_s3_connector_outcome"
+    ci360_identity_attribute: str | None = "subject_id"
+    ci360_identity_value: str | None = "ci360-s3-connector"
+    ci360_events_timeout_s: float = 10.0
+    event_bus_name: str | None = None  # from_env: "default" deployed; a local invoke: only when named
+    jobs_max_receives: int = 3  # the job queue's maxReceiveCount: the worker's last try is final
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -271,6 +318,9 @@ class Settings:
             if setting.where == "stack":
                 values[setting.attribute] = _resource(env, setting.name, local)
                 continue
+            if setting.where == "local" and not local:
+                values[setting.attribute] = None  # deployed, a plain-text secret is never read
+                continue
             text = env.get(setting.name, "").strip()
             if setting.where == "required" and not text:
                 raise ConfigurationError(f"environment setting {setting.name} is not set: "
@@ -281,6 +331,8 @@ class Settings:
                 message = exc.message if isinstance(exc, ValidationError) else str(exc)
                 raise ConfigurationError(f"environment setting {message}") from None
         values["encryption"] = encryption_setting(values["encryption"], values["kms_key_id"])
+        values["event_bus_name"] = values["event_bus_name"] or (None if local else "default")
+        values["ci360_events_url"] = events_url(values, local)
         return cls(local=local, **values)
 
 
@@ -295,6 +347,50 @@ def _resource(env: Mapping[str, str], name: str, local: bool) -> str | None:
     """
     value = env.get(f"local_{name}", env.get(name, "")) if local else env.get(name, "")
     return value.strip() or None
+
+
+EVENTS_PATH = "/marketingGateway/events"  # on the tenant's external gateway address (CONTRACT.md)
+
+
+def events_url(values: Mapping[str, Any], local: bool) -> str | None:
+    """The CI360 events endpoint, checked with what it needs, or None (no event is sent).
+
+    The access point's "external gateway address" alone is completed with the events path. https only:
+    the request carries a bearer token that is as good as the secret; plain http only to this machine
+    on a local invoke (a fake gateway).
+    """
+    url = values.get("ci360_events_url")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ConfigurationError("environment setting ci360_events_url is not a URL") from None
+    if parts.scheme != "https" and not (local and parts.scheme == "http" and _loopback(host)):
+        raise ConfigurationError("environment setting ci360_events_url must be an https:// URL "
+                                 "(http only to this machine, on a local invoke)")
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("environment setting ci360_events_url must be https://host[/path], "
+                                 "without credentials, query or fragment")
+    if not values.get("ci360_tenant_id"):
+        raise ConfigurationError("environment setting ci360_tenant_id is not set (ci360_events_url is)")
+    if not (values.get("ci360_client_secret_arn") or values.get("ci360_client_secret")):
+        also = "; or ci360_client_secret on a local invoke" if local else ""
+        raise ConfigurationError("environment setting ci360_client_secret_arn is not set "
+                                 f"(ci360_events_url is){also}")
+    if parts.path in ("", "/"):
+        url = url.rstrip("/") + EVENTS_PATH
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def encryption_setting(chosen: str | None, kms_key_id: str | None) -> str:

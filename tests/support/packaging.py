@@ -44,6 +44,7 @@ FULL_TIMEOUT_S = 1200  # a cold pip cache downloads ~45 MB of wheels; the zip it
 FAST_TIMEOUT_S = 300
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/abc"
+CI360_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ci360-access-point-AbCdEf"
 VARIANTS: dict[str, dict[str, str]] = {
     # What `npx serverless package --param bucket=example-bucket` gives: every default.
     "default": {},
@@ -58,6 +59,9 @@ VARIANTS: dict[str, dict[str, str]] = {
         "alarm_topic_arn": "arn:aws:sns:us-east-1:111122223333:ci360-alerts",
         "worker_max_concurrency": "12",
         "allowed_source_ips": "203.0.113.0/24,198.51.100.7/32",
+        "ci360_client_secret_arn": CI360_SECRET_ARN,
+        "event_bus_name": "marketing-data",
+        "jobs_max_receives": "5",
     },
     # The stack's own bucket with SSE-S3.
     "bucket": {"create_bucket": "true"},

@@ -130,15 +130,17 @@ def test_settings_defaults_are_the_declared_defaults() -> None:
         if setting.attribute is None or setting.where in ("required", "stack"):
             continue
         assert getattr(defaults, setting.attribute) == setting.read(setting.default), setting.name
-        # encryption is derived (encryption_setting): unset, with no key, it is the bucket's default.
-        if setting.name != "encryption":
+        # encryption is derived (encryption_setting): unset, with no key, it is the bucket's default;
+        # so is event_bus_name: unset, a deployed function puts on the default bus.
+        if setting.name not in ("encryption", "event_bus_name"):
             assert getattr(read, setting.attribute) == getattr(defaults, setting.attribute), setting.name
     assert read.encryption == "bucket-default"
+    assert read.event_bus_name == "default"
 
 
 def test_declarations_are_whole() -> None:
     for setting in SETTINGS:
-        assert setting.description and setting.where in ("function", "deploy", "stack", "required")
+        assert setting.description and setting.where in ("function", "deploy", "stack", "required", "local")
         if setting.name.endswith("_mb"):
             assert (setting.unit, setting.scale) == ("MiB", MIB), f"{setting.name}: every _mb is MiB"
         if setting.default and setting.where != "stack":

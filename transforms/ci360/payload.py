@@ -46,6 +46,10 @@ class Job:
     processing_mode: str = "auto"
     overwrite: bool = True  # False: refuse (409) a key that already holds an object
     send_parameters: Mapping[str, str] = field(default_factory=dict)
+    # What an outcome reported back to CI360 names (transforms.outcomes): the call's tracking code and
+    # the tenant's id. Defaults: a job queued before these existed still runs.
+    response_tracking_code: str = ""
+    tenant_id: str = ""
 
 
 def _section(payload: Mapping[str, Any], name: str, required: bool = True) -> Mapping[str, Any]:
@@ -87,6 +91,17 @@ def _url(section: Mapping[str, Any], path: str, name: str, allowlist: tuple[Orig
         # Say which field, never echo the value: it may be a live presigned URL.
         raise ValidationError(f"{path} is not an http(s) URL", [{"field": path}])
     return check_source_url(url, path, allowlist)  # before anything is fetched
+
+
+def _optional_text(section: Any, name: str) -> str:
+    """A field only reported back (the response tracking code): taken when it is a short string, never a
+    reason to refuse a call that can land without it."""
+    value = section.get(name) if isinstance(section, dict) else None
+    if not isinstance(value, str) or len(value.strip()) > MAX_ID_CHARS:
+        return ""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        return ""
+    return value.strip()
 
 
 def utc_now() -> datetime:
@@ -152,6 +167,7 @@ def parse_job(payload: Any, settings: Settings, clock: Callable[[], datetime] | 
     task_name = _text(task, "task.taskName", "taskName", required=False)
     tenant_name = _text(tenant, "tenant.tenantMoniker", "tenantMoniker", required=False)
     tenant_id = _text(tenant, "tenant.externalTenantId", "externalTenantId", required=False)
+    tracking = _optional_text(payload.get("contactResponse"), "responseTrackingCode")
     values = template_values(occurrence_id=occurrence_id, task_id=task_id, task_name=task_name,
                              tenant=tenant_name or tenant_id, now=(clock or utc_now)())
     return Job(
@@ -174,4 +190,6 @@ def parse_job(payload: Any, settings: Settings, clock: Callable[[], datetime] | 
                                PROCESSING_MODES, settings.processing_mode) or "auto",
         overwrite=overwrite,
         send_parameters=params,
+        response_tracking_code=tracking,
+        tenant_id=tenant_id,
     )

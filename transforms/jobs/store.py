@@ -57,8 +57,10 @@ class JobStore:
         return self.get(job.occurrence_id)
 
     def running(self, job: Job, mode: str) -> dict[str, Any] | None:
-        """Mark the job running, unless it already succeeded: then return that record, untouched."""
-        if self._update(job, {"status": "running", "mode": mode}, unless_succeeded=True):
+        """Mark the job running, unless it already succeeded: then return that record, untouched.
+
+        A new run's outcome is a new one to report: a failed run's ``events`` are dropped."""
+        if self._update(job, {"status": "running", "mode": mode, "events": None}, unless_succeeded=True):
             return None
         return self.get(job.occurrence_id)
 
@@ -71,6 +73,41 @@ class JobStore:
         """Record the failure, unless the job succeeded meanwhile (a duplicate delivery failing late)."""
         self._update(job, {"status": "failed", "error": {"code": error.code, "message": error.message,
                                                          "details": error.details}}, unless_succeeded=True)
+
+    def claim_report(self, job: Job) -> bool:
+        """Whether this run may report the job's outcome: True once per outcome (the record's ``events``
+        claimed now), False when it was reported already (a repeated webhook, a redelivered message).
+
+        A job with no record (refused before one was written) has nothing to repeat: True. The table
+        failing raises JobStoreError (the caller decides: ``transforms.jobs.finish`` reports anyway)."""
+        claim = _attribute({"state": "sending", "at": _iso(self._clock())})
+        if self._write("claim the outcome's report", self._db.update_item,
+                       Key={"occurrence_id": {"S": job.occurrence_id}},
+                       UpdateExpression="SET #e = :claim",
+                       ConditionExpression="attribute_exists(occurrence_id) AND attribute_not_exists(#e)",
+                       ExpressionAttributeNames={"#e": "events"},
+                       ExpressionAttributeValues={":claim": claim}):
+            return True
+        return self.get(job.occurrence_id) is None
+
+    def reported(self, job: Job, report: dict[str, Any], landed: bool) -> None:
+        """The delivery report, on the record and (landed) in its result, where a repeat reads it."""
+        value = {":r": _attribute(report)}
+        names = {"#e": "events"}
+        if landed:
+            try:
+                self._write("record the outcome's report", self._db.update_item,
+                            Key={"occurrence_id": {"S": job.occurrence_id}},
+                            UpdateExpression="SET #e = :r, #res.#e = :r",
+                            ExpressionAttributeNames={**names, "#res": "result"},
+                            ExpressionAttributeValues=value)
+                return
+            except JobStoreError:
+                pass  # no result map to hold it (its own write failed): the record's own attribute still
+        self._write("record the outcome's report", self._db.update_item,
+                    Key={"occurrence_id": {"S": job.occurrence_id}}, UpdateExpression="SET #e = :r",
+                    ConditionExpression="attribute_exists(occurrence_id)",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=value)
 
     def _update(self, job: Job, fields: dict[str, Any], unless_succeeded: bool = False) -> bool:
         """One atomic UpdateItem: set what changed, drop what no longer applies, keep created_at.

@@ -216,7 +216,28 @@ def test_queue_and_tables_exactly(default: Stack) -> None:
     # Metrics go through the logs (embedded metric format): no CloudWatch API.
     assert default.granted("cloudwatch:") == []
     assert {a.split(":")[0] for s in default.statements() for a in actions(s)} == {
-        "logs", "s3", "sqs", "dynamodb"}
+        "logs", "s3", "sqs", "dynamodb", "events"}
+
+
+def test_outcome_events_on_one_bus_and_exactly_the_named_secret(default: Stack, everything: Stack) -> None:
+    """EventBridge: PutEvents on the configured bus of the account (its default bus unless named), both
+    landing roles, nothing else of EventBridge. Secrets Manager: only with ci360_client_secret_arn, and
+    only that secret, read."""
+    for stack, bus in ((default, "default"), (everything, "marketing-data")):
+        for role in LANDING_ROLES:
+            (statement,) = stack.granted("events:", role)
+            assert actions(statement) == ["events:PutEvents"]
+            assert resources(statement) == [
+                f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:event-bus/{bus}"]
+        assert stack.granted("events:", "JobsFunctionRole") == []
+    assert [s for role in LANDING_ROLES for s in default.granted("secretsmanager:", role)] == []
+    for role in LANDING_ROLES:
+        (statement,) = everything.granted("secretsmanager:", role)
+        assert actions(statement) == ["secretsmanager:GetSecretValue"]
+        assert resources(statement) == [packaging.CI360_SECRET_ARN]
+    env = everything.function("webhook")["Environment"]["Variables"]
+    assert env["ci360_client_secret_arn"] == packaging.CI360_SECRET_ARN
+    assert "ci360_client_secret" not in env  # the plain secret is never deployed
 
 
 def test_the_jobs_function_only_reads_job_records(default: Stack) -> None:
@@ -270,6 +291,8 @@ def test_environment(default: Stack, everything: Stack) -> None:
         "idempotency_table": "ci360-s3-connector-dev-idempotency",
         # What `invoke local` was given explicitly: nothing, so a local invoke uses no queue or table.
         "local_jobs_queue": "", "local_jobs_table": "", "local_idempotency_table": "",
+        # Outcomes: off for CI360 until its events URL is set; EventBridge's default bus; 3 receives.
+        "ci360_events_url": "", "ci360_client_secret_arn": "", "event_bus_name": "", "jobs_max_receives": "3",
     }
     assert {k: env.get(k) for k in expected} == expected
     assert everything.function("webhook")["Environment"]["Variables"]["kms_key_id"] == KMS_KEY
@@ -289,8 +312,10 @@ def test_worker_queue_dead_letters_and_alarm(default: Stack, everything: Stack) 
     queue = default.resources["JobsQueue"]["Properties"]
     assert queue["VisibilityTimeout"] > default.function("worker")["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * default.function("worker")["Timeout"]
+    # jobs_max_receives, which the worker reads to know its last try (a string CloudFormation takes as 3).
     assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
-                                      "maxReceiveCount": 3}
+                                      "maxReceiveCount": "3"}
+    assert everything.resources["JobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == "5"
     dlq = default.resources["JobsDeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
