@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from devstack.localstack import create_job_stack, webhook_payload
 from handler import jobs as jobs_handler
@@ -150,6 +152,36 @@ def test_the_idempotency_key_is_ours_not_the_function_or_module_name(deployment:
                 "bucket": deployment.stack.target, "target": "keyed.csv"}
     digest = hashlib.md5(json.dumps(identity, sort_keys=True).encode()).hexdigest()  # noqa: S324 (Powertools')
     assert deployment.idempotency_ids() == [f"ci360-s3-connector#landing#{digest}"]
+
+
+def _expiry_attribute(table: str) -> str:
+    """The attribute DynamoDB's TTL deletes the deployed table's items by (serverless.yml), which the
+    local stack's table declares too."""
+    resources = yaml.safe_load((ROOT / "serverless.yml").read_text())["resources"]["Resources"]
+    attribute = resources[table]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+    return str(attribute)
+
+
+@pytest.mark.parametrize("hours", [None, 1, 5], ids=["default-72", "1h", "5h"])
+def test_idempotency_hours_is_when_the_idempotency_record_expires(deployment: Deployment,
+                                                                  hours: int | None) -> None:
+    """The record that answers a repeat expires ``idempotency_hours`` after the landing: its TTL
+    attribute, read back from DynamoDB, is then (epoch seconds), and it is the attribute the table's
+    TTL deletes items by."""
+    if hours is not None:
+        deployment.monkeypatch.setenv("idempotency_hours", str(hours))
+    payload = deployment.payload("expiring.csv", processing_mode="sync")
+    before = time.time()
+    assert deployment.webhook(payload).status == 200
+    after = time.time()
+    attribute = _expiry_attribute("IdempotencyTable")
+    dynamodb = boto3.client("dynamodb")
+    ttl = dynamodb.describe_time_to_live(TableName=deployment.idempotency_table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == attribute and ttl["TimeToLiveStatus"] == "ENABLED"
+    (item,) = dynamodb.scan(TableName=deployment.idempotency_table)["Items"]
+    assert item["status"]["S"] == "COMPLETED"
+    window = (hours or 72) * 3600
+    assert int(before) + window <= int(item[attribute]["N"]) <= after + window, (item[attribute], before)
 
 
 def _run(function: str, name: str, event: dict[str, Any], may_raise: str | None = None) -> Any:
