@@ -6,6 +6,7 @@ import base64
 import bz2
 import gzip
 import io
+import json
 import random
 import string
 import subprocess
@@ -13,6 +14,7 @@ import zlib
 
 import pytest
 from backports import zstd
+from botocore.exceptions import CredentialRetrievalError
 
 from devstack.localstack import webhook_payload
 from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, SAMPLES, Stack, api_gateway_event, invoke
@@ -166,6 +168,40 @@ def test_result_url_only_when_a_ttl_is_configured(stack: Stack, monkeypatch: pyt
     assert response.status == 200
     assert "X-Amz-Signature=" in response.body["url"]
     assert "X-Amz-Expires=300" in response.body["url"]
+
+
+def test_a_result_link_that_cannot_be_signed_is_reported_and_the_landing_succeeds(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch, lambda_logs) -> None:
+    """The object landed; only the link is missing. The function's S3 client fails to sign it (its
+    credential provider fails, quoting a token, as a container or SSO provider may): the answer is 200
+    with the landing, no ``url`` and a ``urlError`` saying why, and the error is logged, without the
+    provider's message."""
+    from handler.runtime import s3_client
+
+    monkeypatch.setenv("result_url_ttl", "300")
+    secret = "SECRETTOKEN-of-the-provider"
+
+    def cannot_sign(**_: object) -> None:
+        raise CredentialRetrievalError(provider="container-role", error_msg=f"token {secret} expired")
+
+    events = s3_client().meta.events  # the client the function lands and signs with
+    events.register_first("before-sign.s3.GetObject", cannot_sign, unique_id="test-cannot-sign")
+    try:
+        response = run_webhook(stack, "unlinked.csv")
+    finally:
+        events.unregister("before-sign.s3.GetObject", unique_id="test-cannot-sign")
+    assert response.status == 200, response.body
+    assert stack.landed("unlinked.csv") == HEADER + DATA
+    assert stack.target_keys() == ["unlinked.csv"] and stack.pending_uploads() == []
+    assert response.body["rows"] == 4 and "url" not in response.body
+    assert response.body["urlError"] == {
+        "code": "CredentialRetrievalError",
+        "message": "the link to the result could not be signed (CredentialRetrievalError); the object did "
+                   "land"}
+    logged = [json.loads(line) for line in lambda_logs.getvalue().splitlines()]
+    (failure,) = [r for r in logged if r.get("message") == "could not sign a link to the result"]
+    assert failure["level"] == "ERROR" and failure["error_code"] == "CredentialRetrievalError"
+    assert secret not in lambda_logs.getvalue() and secret not in json.dumps(response.body)
 
 
 def test_multipart_upload_of_a_file_larger_than_a_part(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
