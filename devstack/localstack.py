@@ -239,14 +239,17 @@ def s3_client(endpoint: str | None = None) -> Any:
 
 def create_job_stack(jobs_queue: str, jobs_table: str, idempotency_table: str) -> str:
     """The asynchronous stack's resources as serverless.yml declares them (the SQS job queue, the job
-    and idempotency tables keyed ``occurrence_id`` and ``id``), on whatever endpoint boto3's standard
-    settings name; returns the queue URL."""
+    and idempotency tables keyed ``occurrence_id`` and ``id``, each with its TTL attribute), on
+    whatever endpoint boto3's standard settings name; returns the queue URL."""
     queue_url = boto3.client("sqs").create_queue(QueueName=jobs_queue)["QueueUrl"]
     dynamodb = boto3.client("dynamodb")
-    for table, key in ((jobs_table, "occurrence_id"), (idempotency_table, "id")):
+    tables = ((jobs_table, "occurrence_id", "expires_at"), (idempotency_table, "id", "expiration"))
+    for table, key, ttl in tables:
         dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                               AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                               KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+        dynamodb.update_time_to_live(TableName=table,
+                                     TimeToLiveSpecification={"AttributeName": ttl, "Enabled": True})
     return queue_url
 
 

@@ -4,6 +4,10 @@ moto never throttles and, by default, never denies. This proxy forwards every re
 those a test's rule picks, which get DynamoDB's own error answer (HTTP 400, ``__type`` ending in
 ``error``: ProvisionedThroughputExceededException by default, AccessDeniedException, ...: the error body
 of DynamoDB's JSON protocol). Clients reach it through the standard ``AWS_ENDPOINT_URL_DYNAMODB`` variable.
+
+A test may also hold requests and watch answers: ``before`` is called (on the request's own thread)
+before a request is forwarded, and may block it; ``after`` is called with moto's answer before the client
+gets it. One proxy per process tells the test which process sent what.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import urllib3
 
 THROTTLED = "ProvisionedThroughputExceededException"
 Rule = Callable[[str, dict[str, Any]], bool]  # (operation, request body) -> throttle it?
+Before = Callable[[str, dict[str, Any]], None]  # (operation, request body), before it is forwarded
+After = Callable[[str, dict[str, Any], int, bytes], None]  # (operation, request body, status, answer body)
 
 
 class DynamoDBProxy:
@@ -25,6 +31,8 @@ class DynamoDBProxy:
         self.rule: Rule = lambda operation, body: False
         self.error = THROTTLED
         self.throttled: list[tuple[str, str]] = []  # (operation, table) of every throttled request
+        self.before: Before = lambda operation, body: None
+        self.after: After = lambda operation, body, status, answer: None
         pool = urllib3.PoolManager()
         proxy = self
 
@@ -44,8 +52,10 @@ class DynamoDBProxy:
                     return
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length")}
+                proxy.before(operation, body)
                 upstream_response = pool.request("POST", upstream + self.path, body=raw, headers=headers,
                                                  timeout=30.0, retries=False)
+                proxy.after(operation, body, upstream_response.status, upstream_response.data)
                 self._answer(upstream_response.status, upstream_response.data,
                              {k: v for k, v in upstream_response.headers.items()
                               if k.lower() in ("content-type", "x-amzn-requestid", "x-amz-crc32")})

@@ -56,6 +56,7 @@ class Result:
     crc32: str  # full-object CRC32 of what was written, base64, as S3 spells it
     verified: bool = False  # S3 returned this very checksum as the object's (see S3MultipartSink)
     url: str | None = None  # a presigned GET of the result, only when a TTL is configured
+    url_error: dict[str, str] | None = None  # why that link is missing (it could not be signed)
     schema: TypedSchema | None = None  # set for typed formats: what the columns became
     bad_values: dict[str, int] = field(default_factory=dict)
     catalog: dict[str, Any] | None = None  # the Glue registration's outcome, when one is configured
@@ -90,6 +91,8 @@ class Result:
             body["glue"] = self.catalog
         if self.url:
             body["url"] = self.url
+        if self.url_error:
+            body["urlError"] = self.url_error
         return bound_result(body)
 
 
@@ -233,12 +236,13 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                plan=part_plan(settings.part_size, fmt, ctx, source))
         with _refusing_conflicts(job), sink:  # the sink aborts (nothing pending) before the conversion
             report = fmt.write(source, sink, ctx)
+    url, url_error = _result_url(s3, job, settings)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,
                     bytes_written=sink.bytes_written, crc32=sink.checksum_crc32,
                     verified=bool(sink.verified),
                     seconds=time.monotonic() - started,
-                    occurrence_id=job.occurrence_id, url=_result_url(s3, job, settings),
+                    occurrence_id=job.occurrence_id, url=url, url_error=url_error,
                     schema=schema if fmt.typed else None, bad_values=report.bad_values,
                     catalog=_warn_line_breaks(_register(glue, job, settings, schema, fmt.name),
                                               report.records_with_line_breaks),
@@ -301,14 +305,20 @@ def _warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict
     return {**catalog, "warning": f"{earlier}; {warning}" if earlier else warning}
 
 
-def _result_url(s3: Any, job: Job, settings: Settings) -> str | None:
-    """Off by default: a day-long link to customer data sitting in CI360's logs is a leak."""
+def _result_url(s3: Any, job: Job, settings: Settings) -> tuple[str | None, dict[str, str] | None]:
+    """The link, or why it is missing. Off by default: a day-long link to customer data sitting in
+    CI360's logs is a leak. The object has landed by now, so a link that cannot be signed (no
+    credentials, a credential provider failing) is logged and reported, never a failure; only the
+    SDK's error code is kept, never its message (which may quote a credential provider's answer)."""
     if settings.result_url_ttl <= 0:
-        return None
+        return None, None
     try:
         return s3.generate_presigned_url("get_object", Params={"Bucket": job.bucket, "Key": job.key},
-                                         ExpiresIn=settings.result_url_ttl)
-    except Exception as exc:  # the object landed: a link that cannot be signed is logged, not a failure
-        logger.error("could not sign a link to the result",
-                     extra={"error_message": s3_failure(exc, "sign a link to the result").message})
-        return None
+                                         ExpiresIn=settings.result_url_ttl), None
+    except Exception as exc:
+        code = aws_failure(exc).code
+        reason = {"code": code, "message": f"the link to the result could not be signed ({code}); "
+                                           "the object did land"}
+        logger.error("could not sign a link to the result", extra={"error_code": code,
+                                                                    "error_message": reason["message"]})
+        return None, reason

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -260,6 +261,29 @@ def test_a_gzip_encoded_body_without_its_trailer_is_an_error_not_a_truncated_suc
     assert response.status == 502, response.body
     assert "gzip trailer" in response.body["error"]["message"]
     assert_nothing_landed(stack)
+
+
+@pytest.mark.parametrize("ranged", [False, True], ids=["plain-get", "ranged"])
+@pytest.mark.parametrize("encoding", ["br", "deflate", "zstd", "gzip, br", "compress"])
+def test_a_data_file_sent_with_another_content_encoding_is_refused_and_nothing_lands(
+        stack: Stack, fault_server, lambda_logs, encoding: str, ranged: bool) -> None:
+    """Only gzip is decoded here: any other encoding (or gzip followed by another) would land its
+    encoded bytes as if they were the CSV, so it is refused before anything is written. ``ranged``:
+    the object has an ETag and honours Range, so the refusal must also hold on the ranged path (a
+    ranged answer with an encoding falls back to one plain GET, which is then checked)."""
+    rows = b"".join(b"%d,%d,x%d@example.com,2021-01-01\n" % (i, i, i) for i in range(2_000))
+    encoded = zlib.compress(rows)  # bytes that would land as the "CSV" if the encoding were ignored
+    script = Script(body=encoded, headers={"Content-Encoding": encoding}, etag='"v1"' if ranged else None)
+    url = fault_server.url("/encoded", script)
+    payload = with_data(stack, url, "encoded.csv")
+    response = invoke(api_gateway_event(payload))
+    assert response.status == 502, response.body
+    error = response.body["error"]
+    assert error["code"] == "SOURCE_ERROR"
+    assert f"Content-Encoding {encoding!r}" in error["message"] and "gzip is" in error["message"]
+    assert error["details"] == [{"file": "data", "upstreamStatus": 200}]
+    assert_nothing_landed(stack)
+    assert_no_secret(json.dumps(response.body), lambda_logs.getvalue(), payload=payload)
 
 
 @pytest.mark.parametrize(("status", "body"), [(206, DATA[:10]), (204, b"")])

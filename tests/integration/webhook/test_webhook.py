@@ -5,13 +5,20 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
+import io
+import json
+import random
+import string
+import subprocess
 import zlib
 
 import pytest
 from backports import zstd
+from botocore.exceptions import CredentialRetrievalError
 
 from devstack.localstack import webhook_payload
 from tests.support.helpers import DATA, HEADER, JSON_LAYOUT, SAMPLES, Stack, api_gateway_event, invoke
+from transforms.formats.parallel_gzip import ParallelGzipWriter
 from transforms.jobs.pipeline import UNVERIFIED
 
 
@@ -50,6 +57,43 @@ def test_compressed_targets_round_trip_byte_for_byte(stack: Stack, filename, dec
     assert decompress(landed) == HEADER + DATA
     assert response.body["format"] == fmt
     assert response.body["bytesWritten"] == len(landed)
+
+
+def wordy_audience(rows: int, seed: int = 7) -> bytes:
+    """Rows of words from a small vocabulary: text in which a slower deflate finds more (level 9 lands
+    about 11% smaller than level 1 here), where the repetitive ``big_audience`` differs by 2%."""
+    draw = random.Random(seed)
+    vocabulary = ["".join(draw.choices(string.ascii_lowercase, k=draw.randrange(3, 10))) for _ in range(3000)]
+    return b"".join(b'%d,"%s",%s@%s.com,%s\n' % (
+        i, " ".join(draw.choices(vocabulary[:200], k=4)).encode(), draw.choice(vocabulary).encode(),
+        draw.choice(vocabulary[:50]).encode(), " ".join(draw.choices(vocabulary, k=2)).encode())
+        for i in range(rows))
+
+
+def test_gzip_level_reaches_the_writer(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same audience (6.6 MB: two 4 MiB compression blocks) lands at ``gzip_level`` 1 and 9 as
+    exactly the bytes our gzip writer makes at that level, the two differ and 9 is the smaller, and
+    both read back byte for byte with Python's gzip and with gunzip. (The header's XFL byte is 0 at
+    every level, so the bytes and the size are what tell the levels apart.)"""
+    data = wordy_audience(100_000)
+    landed = {}
+    for level in (1, 9):
+        monkeypatch.setenv("gzip_level", str(level))
+        key = f"level{level}.csv.gz"
+        response = run_webhook(stack, key, data=data)
+        assert response.status == 200, response.body
+        landed[level] = stack.landed(key)
+        assert response.body["bytesWritten"] == len(landed[level])
+        assert gzip.decompress(landed[level]) == HEADER + data
+        gunzip = subprocess.run(["gzip", "-dc"], input=landed[level], capture_output=True, timeout=60,
+                                check=True)
+        assert gunzip.stdout == HEADER + data
+        expected = io.BytesIO()
+        writer = ParallelGzipWriter(expected, level=level)
+        writer.write(HEADER + data)
+        writer.close()
+        assert landed[level] == expected.getvalue(), level
+    assert len(landed[9]) < 0.95 * len(landed[1]), {level: len(body) for level, body in landed.items()}
 
 
 def test_unknown_extension_is_passed_through_as_csv(stack: Stack) -> None:
@@ -124,6 +168,40 @@ def test_result_url_only_when_a_ttl_is_configured(stack: Stack, monkeypatch: pyt
     assert response.status == 200
     assert "X-Amz-Signature=" in response.body["url"]
     assert "X-Amz-Expires=300" in response.body["url"]
+
+
+def test_a_result_link_that_cannot_be_signed_is_reported_and_the_landing_succeeds(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch, lambda_logs) -> None:
+    """The object landed; only the link is missing. The function's S3 client fails to sign it (its
+    credential provider fails, quoting a token, as a container or SSO provider may): the answer is 200
+    with the landing, no ``url`` and a ``urlError`` saying why, and the error is logged, without the
+    provider's message."""
+    from handler.runtime import s3_client
+
+    monkeypatch.setenv("result_url_ttl", "300")
+    secret = "SECRETTOKEN-of-the-provider"
+
+    def cannot_sign(**_: object) -> None:
+        raise CredentialRetrievalError(provider="container-role", error_msg=f"token {secret} expired")
+
+    events = s3_client().meta.events  # the client the function lands and signs with
+    events.register_first("before-sign.s3.GetObject", cannot_sign, unique_id="test-cannot-sign")
+    try:
+        response = run_webhook(stack, "unlinked.csv")
+    finally:
+        events.unregister("before-sign.s3.GetObject", unique_id="test-cannot-sign")
+    assert response.status == 200, response.body
+    assert stack.landed("unlinked.csv") == HEADER + DATA
+    assert stack.target_keys() == ["unlinked.csv"] and stack.pending_uploads() == []
+    assert response.body["rows"] == 4 and "url" not in response.body
+    assert response.body["urlError"] == {
+        "code": "CredentialRetrievalError",
+        "message": "the link to the result could not be signed (CredentialRetrievalError); the object did "
+                   "land"}
+    logged = [json.loads(line) for line in lambda_logs.getvalue().splitlines()]
+    (failure,) = [r for r in logged if r.get("message") == "could not sign a link to the result"]
+    assert failure["level"] == "ERROR" and failure["error_code"] == "CredentialRetrievalError"
+    assert secret not in lambda_logs.getvalue() and secret not in json.dumps(response.body)
 
 
 def test_multipart_upload_of_a_file_larger_than_a_part(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,30 +3,35 @@
 The webhook and the worker run as the two functions of a deployment: each under its own
 AWS_LAMBDA_FUNCTION_NAME and Lambda context, and in processes of their own where they overlap. S3
 (versioned, so a second landing shows as a second version), SQS and DynamoDB are moto's server over
-HTTP; DynamoDB's throttling comes from a proxy in front of it (tests/support/dynamodb_proxy.py).
+HTTP; DynamoDB's throttling comes from a proxy in front of it (tests/support/dynamodb_proxy.py), and so
+does the proof that two processes raced for one landing's guard (GuardRace): no concurrency test here
+depends on timing.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from devstack.localstack import create_job_stack, webhook_payload
 from handler import jobs as jobs_handler
 from handler import runtime, webhook, worker
 from tests.support.dynamodb_proxy import THROTTLED, DynamoDBProxy
-from tests.support.faultserver import Script
 from tests.support.helpers import (
     DATA,
     HEADER,
@@ -152,49 +157,210 @@ def test_the_idempotency_key_is_ours_not_the_function_or_module_name(deployment:
     assert deployment.idempotency_ids() == [f"ci360-s3-connector#landing#{digest}"]
 
 
-def _run(function: str, name: str, event: dict[str, Any], may_raise: str | None = None) -> Any:
-    """One invocation in its own process under its own function name (tests/support/lambda_process.py);
-    ``may_raise``: an exception the function may end with instead (None is returned then)."""
+def _expiry_attribute(table: str) -> str:
+    """The attribute DynamoDB's TTL deletes the deployed table's items by (serverless.yml), which the
+    local stack's table declares too."""
+    resources = yaml.safe_load((ROOT / "serverless.yml").read_text())["resources"]["Resources"]
+    attribute = resources[table]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+    return str(attribute)
+
+
+@pytest.mark.parametrize("hours", [None, 1, 5], ids=["default-72", "1h", "5h"])
+def test_idempotency_hours_is_when_the_idempotency_record_expires(deployment: Deployment,
+                                                                  hours: int | None) -> None:
+    """The record that answers a repeat expires ``idempotency_hours`` after the landing: its TTL
+    attribute, read back from DynamoDB, is then (epoch seconds), and it is the attribute the table's
+    TTL deletes items by."""
+    if hours is not None:
+        deployment.monkeypatch.setenv("idempotency_hours", str(hours))
+    payload = deployment.payload("expiring.csv", processing_mode="sync")
+    before = time.time()
+    assert deployment.webhook(payload).status == 200
+    after = time.time()
+    attribute = _expiry_attribute("IdempotencyTable")
+    dynamodb = boto3.client("dynamodb")
+    ttl = dynamodb.describe_time_to_live(TableName=deployment.idempotency_table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == attribute and ttl["TimeToLiveStatus"] == "ENABLED"
+    (item,) = dynamodb.scan(TableName=deployment.idempotency_table)["Items"]
+    assert item["status"]["S"] == "COMPLETED"
+    window = (hours or 72) * 3600
+    assert int(before) + window <= int(item[attribute]["N"]) <= after + window, (item[attribute], before)
+
+
+@dataclass
+class Invocation:
+    """How one function's process ended: its return value as JSON, or the exception it raised."""
+
+    answer: Any = None
+    raised: str | None = None  # the exception's class name, when the function raised
+
+
+def _run(function: str, name: str, event: dict[str, Any], dynamodb_endpoint: str) -> Invocation:
+    """One invocation in its own process under its own function name (tests/support/lambda_process.py),
+    reaching DynamoDB through ``dynamodb_endpoint``."""
+    environment = {**os.environ, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint}
     completed = subprocess.run([sys.executable, "-m", "tests.support.lambda_process", function, name],
                                input=json.dumps(event), capture_output=True, text=True, cwd=ROOT,
-                               env=dict(os.environ), timeout=120, check=False)
-    if completed.returncode != 0 and may_raise and may_raise in completed.stderr.strip().splitlines()[-1]:
-        return None
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+                               env=environment, timeout=180, check=False)
+    if completed.returncode != 0:
+        last = completed.stderr.strip().splitlines()[-1]
+        assert ":" in last, completed.stderr[-3000:]
+        return Invocation(raised=last.split(":", 1)[0].rpartition(".")[2])
+    return Invocation(answer=json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
-def test_webhook_and_worker_at_the_same_time_land_once(deployment: Deployment, fault_server) -> None:
+class GuardRace:
+    """Two processes landing the same job, made to meet at its exactly-once guard.
+
+    Each process reaches DynamoDB through a proxy of its own (so each request is known by its sender).
+    The guard is Powertools' conditional PutItem of the landing's "in progress" record on the
+    idempotency table: the first process's is held until the second's has arrived too, so both have
+    read no record and both ask for the guard at once (the race itself). Then ``first``'s is forwarded,
+    and ``second``'s only once moto has answered it: ``first`` holds the guard, ``second`` must be
+    refused. ``first``'s UpdateItem that records its success (the end of the guarded landing) is held
+    until the test says ``second`` has answered, so ``second`` was refused while ``first`` was still
+    inside the landing. Every wait is bounded (WAIT_S); one that runs out is recorded in ``timeouts``.
+    """
+
+    WAIT_S = 60.0
+
+    def __init__(self, upstream: str, table: str, first: str, second: str) -> None:
+        self.table, self.first, self.second = table, first, second
+        self.proxies = {name: DynamoDBProxy(upstream) for name in (first, second)}
+        self.guard_keys: dict[str, str] = {}  # who asked for the guard, and for which key
+        self.answers: dict[str, tuple[int, str]] = {}  # the guard's answer to each: status, error type
+        self.success_recorded: list[str] = []  # whose success record was forwarded
+        self.timeouts: list[str] = []
+        self.second_answered = threading.Event()  # set by the test once ``second``'s process has ended
+        self._lock = threading.Lock()
+        self._both_at_guard = threading.Event()
+        self._first_holds_guard = threading.Event()
+        for name, proxy in self.proxies.items():
+            proxy.before = functools.partial(self._before, name)
+            proxy.after = functools.partial(self._after, name)
+
+    def endpoint(self, name: str) -> str:
+        return self.proxies[name].endpoint
+
+    def _wait(self, event: threading.Event, what: str) -> None:
+        if not event.wait(self.WAIT_S):
+            self.timeouts.append(what)
+
+    def _before(self, name: str, operation: str, body: dict[str, Any]) -> None:
+        if body.get("TableName") != self.table:
+            return
+        if operation == "PutItem":
+            with self._lock:
+                self.guard_keys[name] = body["Item"]["id"]["S"]
+                if len(self.guard_keys) == 2:
+                    self._both_at_guard.set()
+            self._wait(self._both_at_guard, f"both at the guard (only {sorted(self.guard_keys)} came)")
+            if name == self.second:
+                self._wait(self._first_holds_guard, f"{self.first} given the guard")
+        elif operation == "UpdateItem" and name == self.first:
+            self._wait(self.second_answered, f"{self.second}'s answer")
+            self.success_recorded.append(name)
+        elif operation == "UpdateItem":
+            self.success_recorded.append(name)
+
+    def _after(self, name: str, operation: str, body: dict[str, Any], status: int, answer: bytes) -> None:
+        if body.get("TableName") == self.table and operation == "PutItem":
+            error = json.loads(answer or b"{}").get("__type", "").rpartition("#")[2] if status != 200 else ""
+            self.answers[name] = (status, error)
+            if name == self.first:
+                self._first_holds_guard.set()
+
+    def run(self, functions: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Invocation]:
+        """Run both processes (name: (function, event)) at once; how each ended."""
+        with ThreadPoolExecutor(2) as pool:
+            running = {name: pool.submit(_run, function, name, event, self.endpoint(name))
+                       for name, (function, event) in functions.items()}
+            try:
+                ended = {self.second: running[self.second].result()}
+            finally:
+                self.second_answered.set()
+            ended[self.first] = running[self.first].result()
+        return ended
+
+    def assert_raced(self) -> None:
+        """Both asked for the same guard at once; the first got it and the second was refused while the
+        first was still landing; the first then recorded its success."""
+        assert self.timeouts == []
+        assert set(self.guard_keys) == {self.first, self.second}
+        assert self.guard_keys[self.first] == self.guard_keys[self.second]
+        assert self.answers == {self.first: (200, ""), self.second: (400, "ConditionalCheckFailedException")}
+        assert self.success_recorded == [self.first]
+
+    def stop(self) -> None:
+        for event in (self._both_at_guard, self._first_holds_guard, self.second_answered):
+            event.set()
+        for proxy in self.proxies.values():
+            proxy.stop()
+
+
+@pytest.fixture
+def guard_race(deployment: Deployment, moto_server) -> Iterator[Callable[[str, str], GuardRace]]:
+    races: list[GuardRace] = []
+
+    def race(first: str, second: str) -> GuardRace:
+        races.append(GuardRace(moto_server.endpoint, deployment.idempotency_table, first, second))
+        return races[-1]
+
+    yield race
+    for started in races:
+        started.stop()
+
+
+@pytest.mark.parametrize("first", [WORKER, WEBHOOK], ids=["worker-first", "webhook-first"])
+def test_webhook_and_worker_at_the_same_time_land_once(deployment: Deployment, guard_race,
+                                                       first: str) -> None:
     """The worker lands a queued job while the same webhook, sent again in sync mode, tries to: two
-    functions, two processes, one slow source so that they overlap. No job records: only the shared
-    idempotency key stands between them."""
+    functions, two processes, both past the lookup with nothing recorded and asking for the guard at
+    once (GuardRace). No job records: only the shared idempotency key stands between them. The one
+    given the guard lands; the other, refused while it lands, answers 202 "running" (the webhook) or
+    raises AlreadyRunning (the worker: SQS delivers the message again, and that redelivery gets the
+    landing's result). Each order is a test of its own: the outcome is decided, not left to timing."""
     deployment.monkeypatch.setenv("jobs_table", "")
-    slow = fault_server.url("/slow-data", Script(200, DATA, delay=1.5))
-    payload = deployment.payload("together.csv", data_url=slow, processing_mode="async")
+    payload = deployment.payload("together.csv", processing_mode="async")
     assert deployment.webhook(payload).status == 202
     event = deployment.sqs_event()
     again = api_gateway_event(resend(payload, processing_mode="sync"))
-    with ThreadPoolExecutor(2) as pool:
-        # The worker may find the webhook landing it: it raises, and SQS delivers the message again.
-        landing = pool.submit(_run, "worker", WORKER, event, "AlreadyRunning")
-        answer = pool.submit(_run, "webhook", WEBHOOK, again)
-        landing.result()
-        response = answer.result()
-    assert response["statusCode"] in (200, 202), response
-    deployment.worker(event)  # the redelivery (or a duplicate one): the first landing's result
+    race = guard_race(first, WEBHOOK if first == WORKER else WORKER)
+    ended = race.run({WORKER: ("worker", event), WEBHOOK: ("webhook", again)})
+    race.assert_raced()
+    webhook_answer = ended[WEBHOOK].answer
+    if first == WORKER:
+        assert ended[WORKER] == Invocation(answer=None)  # landed (the worker returns nothing)
+        assert webhook_answer["statusCode"] == 202, webhook_answer
+        assert json.loads(webhook_answer["body"])["status"] == "running"
+    else:
+        assert ended[WORKER] == Invocation(raised="AlreadyRunning")  # SQS will deliver it again
+        assert webhook_answer["statusCode"] == 200, webhook_answer
+        body = json.loads(webhook_answer["body"])
+        assert (body["key"], body["rows"]) == ("together.csv", 4)
+    deployment.worker(event)  # the redelivery: the first landing's result, nothing landed again
     assert len(deployment.versions("together.csv")) == 1
     assert deployment.stack.landed("together.csv") == HEADER + DATA
+    landed = deployment.webhook(payload)  # and any repeat is answered with that landing
+    assert landed.status == 200 and landed.body["rows"] == 4, landed.body
+    assert len(deployment.versions("together.csv")) == 1
 
 
-def test_the_same_webhook_twice_at_once_lands_once(deployment: Deployment, fault_server) -> None:
-    slow = fault_server.url("/slow-twice", Script(200, DATA, delay=1.5))
-    payload = deployment.payload("twice-at-once.csv", data_url=slow, processing_mode="sync")
+def test_the_same_webhook_twice_at_once_lands_once(deployment: Deployment, guard_race) -> None:
+    """CI360 delivers the same webhook twice at once to two webhook instances, job records kept: both
+    mark the job running and ask for the guard at once (GuardRace). The first lands and answers 200; the
+    second, refused while it lands, answers 202 "running"; the job record ends "succeeded"."""
+    payload = deployment.payload("twice-at-once.csv", processing_mode="sync")
     event = api_gateway_event(payload)
-    with ThreadPoolExecutor(2) as pool:
-        answers = [pool.submit(_run, "webhook", name, event) for name in (WEBHOOK, WEBHOOK + "-2")]
-        statuses = sorted(a.result()["statusCode"] for a in answers)
-    assert statuses in ([200, 200], [200, 202]), statuses
+    second = WEBHOOK + "-2"
+    race = guard_race(WEBHOOK, second)
+    ended = race.run({WEBHOOK: ("webhook", event), second: ("webhook", event)})
+    race.assert_raced()
+    landed, refused = ended[WEBHOOK].answer, ended[second].answer
+    assert landed["statusCode"] == 200 and json.loads(landed["body"])["rows"] == 4, landed
+    assert refused["statusCode"] == 202 and json.loads(refused["body"])["status"] == "running", refused
     assert len(deployment.versions("twice-at-once.csv")) == 1
+    assert deployment.stack.landed("twice-at-once.csv") == HEADER + DATA
     assert deployment.record(payload["task"]["occurrenceId"])["status"] == "succeeded"
 
 
