@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transforms.formats.columnar import json_lines
@@ -197,6 +197,9 @@ def dumps(value: float | None) -> str:
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(st.none(), floats), min_size=1, max_size=40))
+@example([math.nan])  # no value in any range: NaN is no magnitude (found by this test)
+@example([math.inf, math.nan, None])
+@example([0.0, 1e-05, 12345678901.25, 1.5e-07])  # every range at once, beside a zero
 def test_every_float_is_written_exactly_as_json_dumps_writes_it(values: list[float | None]) -> None:
     assert float_texts(values) == [dumps(v) for v in values]
 
