@@ -79,6 +79,7 @@ class Packaged:
     project: Path  # the packaged copy of the project
     out: Path  # what `--package` wrote: the zip and the CloudFormation templates
     seconds: float
+    output: str = ""  # what the command printed (stdout, then stderr)
     _unzipped: Path | None = field(default=None, repr=False)
 
     @property
@@ -161,7 +162,14 @@ def build_environment() -> dict[str, str]:
     return env
 
 
-def _package(variant: str, params: Mapping[str, str], *, full: bool, base: Path) -> Packaged:
+def package_with(env: Mapping[str, str], base: Path, *, full: bool = False) -> Packaged:
+    """Package the default configuration in the environment ``env`` (not memoised): how the build
+    behaves on a particular machine, e.g. one whose `python3.12` is a pyenv shim that cannot start."""
+    return _package("default", VARIANTS["default"], full=full, base=base, env=env)
+
+
+def _package(variant: str, params: Mapping[str, str], *, full: bool, base: Path,
+             env: Mapping[str, str] | None = None) -> Packaged:
     project, out = base / "project", base / "out"
     shutil.rmtree(base, ignore_errors=True)
     _copy_project(project, full=full)
@@ -171,7 +179,8 @@ def _package(variant: str, params: Mapping[str, str], *, full: bool, base: Path)
         command += ["--param", f"{name}={value}"]
     started = time.monotonic()
     try:
-        completed = subprocess.run(command, cwd=project, env=build_environment(), stdin=subprocess.DEVNULL,
+        environment = dict(build_environment() if env is None else env)
+        completed = subprocess.run(command, cwd=project, env=environment, stdin=subprocess.DEVNULL,
                                    capture_output=True, text=True,
                                    timeout=FULL_TIMEOUT_S if full else FAST_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
@@ -180,7 +189,7 @@ def _package(variant: str, params: Mapping[str, str], *, full: bool, base: Path)
     if completed.returncode != 0 or not (out / f"{SERVICE}.zip").exists():
         output = (completed.stdout + completed.stderr)[-6000:]
         raise PackagingError(f"`{' '.join(command[1:])}` failed (exit {completed.returncode}):\n{output}")
-    return Packaged(variant, dict(params), project, out, seconds)
+    return Packaged(variant, dict(params), project, out, seconds, completed.stdout + completed.stderr)
 
 
 # -- running code from the artifact, with nothing else on the path ----------------------------------

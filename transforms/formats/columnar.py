@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -167,6 +168,15 @@ _NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
 JSONL_CHUNK_BYTES = 1024 * 1024
 JSONL_TRIM_EVERY = 32  # batches written between two return_free_pages() (a row group's worth of Arrow)
 _PLAIN_FLOAT_LIMIT = 1e16  # below this, Python's repr writes an integral float as digits and ".0"
+# -0.0's bits read as an int64: the smallest int64, so a column holds a -0.0 exactly when that is its minimum.
+_NEGATIVE_ZERO_BITS = -(2 ** 63)
+# Arrow and Python both write a float's shortest round-trip digits, but lay them out differently: Arrow
+# positionally for 1e-6 <= |x| < 1e10 and with the shortest exponent ("1e-7") elsewhere, Python (repr,
+# json.dumps) positionally for 1e-4 <= |x| < 1e16 and with an exponent of at least two digits ("1e-07").
+# They differ only for values that are not integral (those are spelled from their int64) in these ranges:
+_POSITIONAL_IN_ARROW_ONLY = (1e-6, 1e-4)  # 0.000015 -> 1.5e-05: re-spelled by compute
+_ONE_EXPONENT_DIGIT_IN_ARROW = (1e-10, 1e-6)  # 1.5e-7 -> 1.5e-07: re-spelled by compute
+_POSITIONAL_IN_PYTHON_ONLY = (1e10, _PLAIN_FLOAT_LIMIT)  # 1.25e+10 -> 12500000000.25: a regex
 
 
 def _value_bytes(text: pa.Array) -> pa.Array:
@@ -205,22 +215,90 @@ def _escaped(text: pa.Array) -> pa.Array:
 
 
 def _float_text(column: pa.Array, before: str) -> pa.Array:
-    """Floats as Python's repr spells them where it matters: an integral value keeps its ".0" (a
-    reader that infers types sees a float); others take Arrow's shortest round-trip text. A column
-    of integral values only (an id read as NUMERIC) is spelled in one pass, ``before`` included."""
+    """Floats exactly as ``json.dumps`` writes them (Python's repr); NaN and infinities, which JSON has
+    no text for, as null. An integral value keeps its ".0" (a reader that infers types sees a float) and
+    -0.0 its sign. A column of integral values only (an id read as NUMERIC) is spelled in one pass,
+    ``before`` included; others take Arrow's text, re-spelled where Arrow lays the digits out
+    otherwise (see _respelled). No Python per value."""
     floats = pc.cast(column, pa.float64())
-    integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(pc.abs(floats), _PLAIN_FLOAT_LIMIT))
+    magnitude = pc.abs(floats)
+    integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(magnitude, _PLAIN_FLOAT_LIMIT))
+    negative_zero = pc.min(floats.view(pa.int64())).as_py() == _NEGATIVE_ZERO_BITS  # cast to int64: "0"
     if pc.all(integral).as_py():  # no NaN or infinity either: neither is integral
-        return pc.binary_join_element_wise(before, pc.cast(pc.cast(floats, pa.int64()), pa.string()), ".0",
-                                           "")
-    text = pc.cast(column, pa.string())
+        digits = pc.cast(pc.cast(floats, pa.int64()), pa.string())
+        if negative_zero:
+            digits = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0", digits)
+        return pc.binary_join_element_wise(before, digits, ".0", "")
+    text = _respelled(pc.cast(column, pa.string()), magnitude, integral)
     if pc.any(integral).as_py():
         digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
                                              .cast(pa.string()), ".0", "")
         text = pc.if_else(integral, digits, text)
+        if negative_zero:
+            text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
     if not pc.all(pc.is_finite(floats)).as_py():
         text = pc.if_else(pc.is_finite(floats), text, pa.scalar(None, pa.string()))  # no JSON for them
     return pc.binary_join_element_wise(before, text, "") if before else text
+
+
+def _between(magnitude: pa.Array, bounds: tuple[float, float]) -> pa.Array:
+    return pc.and_(pc.greater_equal(magnitude, bounds[0]), pc.less(magnitude, bounds[1]))
+
+
+def _respelled(text: pa.Array, magnitude: pa.Array, integral: pa.Array) -> pa.Array:
+    """Arrow's text of each value, with Python's layout where the two differ (see the ranges above):
+    in most columns no value is there, and finding that out costs one pass."""
+    smallest, largest = (v.as_py() for v in pc.min_max(magnitude).values())  # NaN and nulls skipped
+    if smallest is None or (smallest >= _POSITIONAL_IN_ARROW_ONLY[1]
+                            and largest < _POSITIONAL_IN_PYTHON_ONLY[0]):
+        return text
+    masks = []  # each computed only if the column reaches its range (0.0, common, is below 1e-4)
+    if smallest < _POSITIONAL_IN_ARROW_ONLY[1]:
+        masks.append(_between(magnitude, (_ONE_EXPONENT_DIGIT_IN_ARROW[0], _POSITIONAL_IN_ARROW_ONLY[1])))
+    if largest >= _POSITIONAL_IN_PYTHON_ONLY[0]:
+        masks.append(pc.and_not(_between(magnitude, _POSITIONAL_IN_PYTHON_ONLY), integral))
+    if not masks:  # only NaN: min_max gives NaN, which is in no range
+        return text
+    differs = masks[0] if len(masks) == 1 else pc.or_(*masks)
+    if differs.null_count:
+        differs = pc.fill_null(differs, False)
+    # Only the values that differ, in order, each kind rewritten where it is; put back in one pass.
+    return _rewritten(text, differs, lambda spelled: _python_layout(spelled, pc.filter(magnitude, differs)))
+
+
+def _rewritten(text: pa.Array, where: pa.Array, rewrite: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``text`` with its values ``where`` (no null) replaced by ``rewrite`` of them (given in order)."""
+    if not pc.any(where).as_py():
+        return text
+    if pc.all(where).as_py():
+        return rewrite(text)
+    return pc.replace_with_mask(text, where, rewrite(pc.filter(text, where)))
+
+
+def _python_layout(text: pa.Array, magnitude: pa.Array) -> pa.Array:
+    """Arrow's text of values in the ranges where its layout differs, in Python's layout."""
+    text = _rewritten(text, _between(magnitude, _POSITIONAL_IN_ARROW_ONLY), _exponent_of_positional)
+    # "1.5e-7" -> "1.5e-07" (the exponents here are -7 to -10: "e-10" has its two digits)
+    text = _rewritten(text, pc.less(magnitude, _ONE_EXPONENT_DIGIT_IN_ARROW[1]),
+                      lambda t: pc.replace_substring_regex(t, r"e-([1-9])$", r"e-0\1"))
+    largest = pc.max(magnitude).as_py()
+    if largest >= _POSITIONAL_IN_PYTHON_ONLY[0]:  # "1.234567890125e+10" -> "12345678901.25"
+        for exponent in range(10, len(str(int(largest)))):  # each value rewritten by its exponent's rule
+            text = _rewritten(text, _between(magnitude, (10.0 ** exponent, 10.0 ** (exponent + 1))),
+                              partial(pc.replace_substring_regex,
+                                      pattern=rf"^(-?)([1-9])\.(\d{{{exponent}}})(\d+)e\+{exponent}$",
+                                      replacement=r"\1\2\3.\4"))
+    return text
+
+
+def _exponent_of_positional(text: pa.Array) -> pa.Array:
+    """"0.000015" -> "1.5e-05", "-0.000001" -> "-1e-06": Arrow's positional text of 1e-6 <= |x| < 1e-4."""
+    digits = pc.utf8_ltrim(text, "-0.")
+    sign = pc.if_else(pc.starts_with(text, "-"), "-", "")
+    exponent = pc.if_else(pc.match_substring(text, "0.00000"), "e-06", "e-05")
+    spelled = pc.binary_join_element_wise(sign, pc.utf8_slice_codeunits(digits, 0, 1), ".",
+                                          pc.utf8_slice_codeunits(digits, 1), exponent, "")
+    return pc.replace_substring(spelled, ".e", "e")  # a single digit: "1.e-05" -> "1e-05"
 
 
 def _json_values(column: pa.Array, before: str) -> tuple[list[Any], str]:

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import math
 from decimal import Decimal
 
 import duckdb
@@ -116,6 +117,38 @@ def test_json_lines_typed_values_and_nulls(stack: Stack, key: str, tmp_path) -> 
     assert lines[3]["external_id"] == 9007199254740993 and lines[3]["email"] == ""
     rows = duck(blob, "read_json_auto", ".jsonl.gz" if key.endswith(".gz") else ".jsonl", tmp_path)
     assert len(rows) == 4
+
+
+SIGNED_LAYOUT = json.dumps([{"columnName": "id", "dataType": "CHARACTER"},
+                            {"columnName": "x", "dataType": "NUMERIC"}]).encode()
+# As CI360 may stage them: -0.0 and -0 (negative zeros), and values whose text Arrow and Python lay out
+# differently (1e-05, 1.5e-07, 12345678901.25), beside plain ones.
+SIGNED_DATA = b"a,-0.0\nb,-0\nc,0\nd,-1.5\ne,0.00001\nf,-1.5e-7\ng,12345678901.25\nh,-7\n"
+SIGNED_VALUES = [-0.0, -0.0, 0.0, -1.5, 1e-05, -1.5e-07, 12345678901.25, -7.0]
+
+
+@pytest.mark.parametrize("key", ["signed/x.jsonl", "signed/x.jsonl.gz"])
+def test_json_lines_keep_the_sign_of_negative_zero_and_python_s_spelling(stack: Stack, key: str,
+                                                                         tmp_path) -> None:
+    """numeric -0.0 and -0 land as -0.0 (as Parquet and ORC keep them), read back so by DuckDB and by
+    Python's json; every value spelled as json.dumps spells it."""
+    data_url, metadata_url = stack.stage(SIGNED_DATA, SIGNED_LAYOUT)
+    response = invoke(api_gateway_event(webhook_payload(data_url, metadata_url, key)))
+    assert response.status == 200, response.body
+    assert response.body["schema"]["x"] == "double"
+    blob = stack.landed(key)
+    text = (gzip.decompress(blob) if key.endswith(".gz") else blob).decode("utf-8")
+    assert text == "".join(f'{{"id":"{chr(97 + i)}","x":{json.dumps(v)}}}\n'
+                           for i, v in enumerate(SIGNED_VALUES))
+    by_json = [json.loads(line)["x"] for line in text.splitlines()]
+    path = tmp_path / ("landed.jsonl.gz" if key.endswith(".gz") else "landed.jsonl")
+    path.write_bytes(blob)  # the test's own copy for DuckDB
+    by_duckdb = [x for (x,) in duckdb.sql(
+        f"SELECT x FROM read_json('{path}', format='newline_delimited', "
+        "columns={id: 'VARCHAR', x: 'DOUBLE'})").fetchall()]
+    for read in (by_json, by_duckdb):
+        assert read == SIGNED_VALUES
+        assert [math.copysign(1.0, x) for x in read] == [math.copysign(1.0, v) for v in SIGNED_VALUES]
 
 
 @pytest.mark.parametrize("key", ["e.parquet", "e.orc", "e.jsonl"])

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transforms.formats.columnar import json_lines
@@ -157,3 +157,82 @@ def test_empty_strings_and_all_null_columns() -> None:
     batch = batch_of({"s": pa.array(["", ""]), "t": pa.array([None, None], pa.string()),
                       "x": pa.array([None, None], pa.float64()), "d": pa.array([None, None], pa.date32())})
     assert lines_of(batch) == ['{"s":"","t":null,"x":null,"d":null}'] * 2
+
+
+# -- floats: exactly json.dumps's text, byte for byte (issue 20: -0.0 was written 0.0) ------------------
+
+# Where the spelling changes: Python writes positional from 1e-4 up to (not including) 1e16 and an
+# exponent of at least two digits outside it; Arrow's own text is positional only from 1e-6 below 1e10.
+EDGES = [0.0, -0.0, 5e-324, -5e-324, 2.225073858507201e-308, 2.2250738585072014e-308, 1e-310, 1e-300,
+         1e-10, 1.0000000000000001e-10, 9.999999999999999e-11, 1e-9, 1.5e-9, 1e-7, -4.5e-7, 1e-6, 1.5e-6,
+         1e-5, -2.5e-5, 1.2345678901234567e-5, 9.999999999999999e-5, 1e-4, 0.00012345, 0.1, 0.5, 1.0, -1.0,
+         123.456, 1e9, 1234567890.1234567, 9999999999.5, 1e10, 12345678901.25, 51255482385.67197,
+         99999999999.9, 1234567890123.4, 1626983080611305.8, 4503599627370495.5, 1e15, 9007199254740993.0,
+         9999999999999998.0, 1e16, -1e16, 1.2345678901234568e16, 1e17, 1e21, 1e22, 1.7976931348623157e308,
+         -1.7976931348623157e308, 2.0 ** 63, -(2.0 ** 63), 2.0 ** 64]
+NON_FINITE = [math.nan, math.inf, -math.inf]
+
+floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),  # any double, NaN and the infinities included
+    st.floats(min_value=-2.2250738585072014e-308, max_value=2.2250738585072014e-308),  # subnormals, zero
+    st.builds(lambda digits, exponent: float(f"{digits}e{exponent}"),  # decimal text, every magnitude
+              st.integers(-(10 ** 17), 10 ** 17), st.integers(-30, 30)),
+    st.integers(-(2 ** 64), 2 ** 64).map(float),  # integral, below and beyond 1e16
+    st.sampled_from(EDGES + NON_FINITE),
+)
+
+
+def float_texts(values: list[float | None]) -> list[str]:
+    """The text the writer gives each value of a float64 column."""
+    lines = lines_of(batch_of({"x": pa.array(values, pa.float64())}))
+    assert all(line.startswith('{"x":') and line.endswith("}") for line in lines)
+    return [line[len('{"x":'):-1] for line in lines]
+
+
+def dumps(value: float | None) -> str:
+    """json.dumps's text; NaN and the infinities, which JSON has no text for (json.dumps writes NaN and
+    Infinity, which no JSON reader takes: DuckDB, Athena's SerDes), are null, as are nulls."""
+    return "null" if value is None or not math.isfinite(value) else json.dumps(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), floats), min_size=1, max_size=40))
+@example([math.nan])  # no value in any range: NaN is no magnitude (found by this test)
+@example([math.inf, math.nan, None])
+@example([0.0, 1e-05, 12345678901.25, 1.5e-07])  # every range at once, beside a zero
+def test_every_float_is_written_exactly_as_json_dumps_writes_it(values: list[float | None]) -> None:
+    assert float_texts(values) == [dumps(v) for v in values]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2 ** 53), 2 ** 53).map(float), st.just(-0.0)), min_size=1,
+                max_size=40))
+def test_a_column_of_integral_floats_is_written_exactly_as_json_dumps_writes_it(
+        values: list[float | None]) -> None:
+    """The one-pass shortcut for columns of integral values (ids read as NUMERIC), -0.0 included."""
+    assert float_texts(values) == [dumps(v) for v in values]
+
+
+def test_negative_zero_keeps_its_sign_alone_among_integers_and_among_fractions() -> None:
+    assert float_texts([-0.0]) == ["-0.0"]
+    assert float_texts([-0.0, 0.0, -3.0, None]) == ["-0.0", "0.0", "-3.0", "null"]
+    assert float_texts([-0.0, 0.5, math.nan]) == ["-0.0", "0.5", "null"]
+    assert float_texts([0.5, -0.0, -0.0]) == ["0.5", "-0.0", "-0.0"]
+
+
+def test_every_edge_of_the_spelling_and_every_non_finite_value() -> None:
+    values = [sign * v for v in EDGES for sign in (1, -1)] + NON_FINITE + [None]
+    assert float_texts(values) == [dumps(v) for v in values]
+    # And in a sliced batch (offsets into the buffers), and value by value.
+    assert lines_of(batch_of({"x": pa.array(values, pa.float64())}).slice(3, 40)) == [
+        '{"x":' + dumps(v) + "}" for v in values[3:43]]
+    assert [float_texts([v])[0] for v in values] == [dumps(v) for v in values]
+
+
+def test_duckdb_reads_negative_zero_back_with_its_sign(tmp_path) -> None:
+    path = tmp_path / "z.jsonl"
+    path.write_bytes(bytes(json_lines(batch_of({"x": pa.array([-0.0, 0.0, 1e-05, 12345678901.25])}))))
+    rows = duckdb.connect().execute(
+        f"select x from read_json('{path}', format='newline_delimited', columns={{x: 'DOUBLE'}})").fetchall()
+    assert [math.copysign(1.0, x) for (x,) in rows] == [-1.0, 1.0, 1.0, 1.0]
+    assert [x for (x,) in rows] == [-0.0, 0.0, 1e-05, 12345678901.25]
