@@ -148,6 +148,7 @@ class Run:
     out_bytes: int = 0  # the object that landed
     round: int = 1
     cap_bytes: tuple[int, int] = (0, 0)  # (download, upload) bytes a second a connection; 0: no cap
+    load: str = ""  # the machine's load average just before the run
 
     @property
     def mb_per_s(self) -> float:
@@ -332,6 +333,7 @@ def run_one(contender: Contender, servers: Servers, want: Expected, size: str, c
                 "BENCH_SPEC": json.dumps(spec), "TMPDIR": str(TMP_DIR), "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONPATH": code, **dict(contender.settings)})
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:cores])
+    load = loadavg()
     child = subprocess.Popen(["taskset", "-c", cpus, sys.executable, "-m", "bench.contender"], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = Sampler(child.pid, sink.pid, victim=child.pid)
@@ -353,7 +355,7 @@ def run_one(contender: Contender, servers: Servers, want: Expected, size: str, c
     run = Run(contender, size, cap, cores, want.size, wall=result["wall"], cpu=result["cpu"],
               peak_rss_mb=(result["peak_rss"] or sampler.child_peak) / MB, disk_bytes=result["write_bytes"],
               threads=result.get("cpu_by_thread", {}), round=round_,
-              cap_bytes=(cap_mbps * MB, sink_cap_mbps * MB))
+              cap_bytes=(cap_mbps * MB, sink_cap_mbps * MB), load=load)
     run.checks, run.out_bytes = verify(contender, key, result["outcome"], want)
     delete_object(SINK_DIR, BUCKET, key)
     for leftover in TMP_DIR.iterdir():
@@ -454,14 +456,14 @@ def report(all_runs: list[Run], sizes: dict[str, int], seconds: float, started: 
             "machine).", "", "### Targets (issue 21)", ""]
     out += targets(runs, cap_mbps, sink_cap_mbps)
     out += ["", "### Details: every run, its checks and CPU by thread", "",
-            "| round | size | cap | cores | contender | wall s | CPU s | disk bytes written | checks "
-            "| CPU s by thread |", "|---:|---|---|---:|---|---:|---:|---:|---|---|"]
+            "| round | size | cap | cores | contender | load before | wall s | CPU s | disk bytes written "
+            "| checks | CPU s by thread |", "|---:|---|---|---:|---|---|---:|---:|---:|---|---|"]
     for run in all_runs:
         threads = ", ".join(f"{k} {v:.1f}" for k, v in sorted(run.threads.items(), key=lambda kv: -kv[1])
                             if v >= 0.05)
         disk = f"{run.disk_bytes:,}" if run.disk_bytes is not None else "n/a"
         out.append(f"| {run.round} | {run.size} | {run.cap} | {run.cores} | {run.contender.name} | "
-                   f"{run.wall:.1f} | {run.cpu:.1f} | {disk} | {run.checks} | {threads} |")
+                   f"{run.load} | {run.wall:.1f} | {run.cpu:.1f} | {disk} | {run.checks} | {threads} |")
     out.append(END)
     return "\n".join(out)
 

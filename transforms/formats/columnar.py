@@ -5,9 +5,11 @@ Batches from the CSV reader are small (one per CSV block); they are gathered int
 thousands of tiny ones. Memory is bounded by two row groups (one being written while the next is
 gathered) plus the S3 parts in flight.
 
-Every core: pyarrow parses CSV blocks on its own threads; the Parquet/ORC encoder (the costliest step)
-runs on a thread of its own while the next row group is read and converted; JSON Lines are built by
-pyarrow compute kernels, batches side by side on a pool. All of these release the GIL.
+Every core: the reader (``typed_csv``) parses and converts pieces of the CSV side by side on a pool and
+hands them on in order; the Parquet/ORC encoder runs on a thread of its own while the next row group
+is parsed and converted; JSON Lines are built by pyarrow compute kernels, batches side by side on a
+pool. All of these release the GIL. One file has one encoder: Parquet and ORC writers take row groups
+one at a time, so with more cores than two the encoder is what bounds those formats.
 """
 
 from __future__ import annotations
