@@ -334,7 +334,10 @@ def run_one(contender: Contender, servers: Servers, want: Expected, size: str, c
                 "PYTHONPATH": code, **dict(contender.settings)})
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:cores])
     load = loadavg()
-    child = subprocess.Popen(["taskset", "-c", cpus, sys.executable, "-m", "bench.contender"], cwd=ROOT,
+    # ``-m`` puts the working directory first on sys.path, before PYTHONPATH: an older commit's tree is
+    # the working directory, or the working tree's transforms/ would shadow it (bench/ comes from ROOT).
+    cwd = code_tree(contender.commit) if contender.commit else ROOT
+    child = subprocess.Popen(["taskset", "-c", cpus, sys.executable, "-m", "bench.contender"], cwd=cwd,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = Sampler(child.pid, sink.pid, victim=child.pid)
     sampler.start()
