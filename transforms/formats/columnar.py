@@ -37,7 +37,11 @@ from transforms.memory import return_free_pages
 # core to flush its TLB. Measured at 2 cores, 1 GiB (bench/ranged.py, one run each): 0 ms gave .jsonl
 # 50 MB/s with 7.8 s of kernel CPU, .orc 68 and .parquet 89 MB/s; 1000 ms gave 57, 94 and 103 MB/s with
 # 2.2, 1.3 and 1.7 s of kernel CPU, for 10-30 MB more peak RSS (.parquet 368 MB, the highest).
-JEMALLOC_DECAY_MS = 1000
+# 250 ms since the reader parses and converts on every core: memory is freed faster, and at 1000 ms the
+# peak rose past 400 MB (1 GiB, capped both ways, 2 cores, two rounds side by side, load 5-7: .parquet
+# 381-418 MB at 1000 ms, 332-357 at 250; .orc 399-408 against 362-384; .jsonl 263-280 against 258-261),
+# for 5-8% more CPU per GB.
+JEMALLOC_DECAY_MS = 250
 try:
     pa.set_memory_pool(pa.jemalloc_memory_pool())
     pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
