@@ -7,7 +7,11 @@ UploadPart, CompleteMultipartUpload, AbortMultipartUpload, HeadObject and Delete
 arrives, and a completed object is the list of its parts, so completing costs nothing (S3's does not
 either). Signatures are not checked. The benchmark reads the objects back from ``--dir`` to verify them.
 
-``python -m bench.sinkserver --port P --dir D``
+S3 caps each connection in both directions, uploads as well as downloads: ``--cap`` (bytes a second, 0:
+loopback's own speed) paces every request body as bench/rangeserver.py paces every response, so
+a part takes at least its size over the cap, as it would on its own connection to S3.
+
+``python -m bench.sinkserver --port P --dir D [--cap BYTES_PER_S]``
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 COPY = 1024 * 1024
+SLICE = 256 * 1024  # bytes read between two looks at the clock when paced (as bench/rangeserver.py sends)
 
 
 def object_parts(root: Path, bucket: str, key: str) -> list[Path] | None:
@@ -45,7 +51,7 @@ def delete_object(root: Path, bucket: str, key: str) -> None:
     (root / "objects" / bucket / (quote(key, safe="") + ".json")).unlink(missing_ok=True)
 
 
-def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
+def make_handler(root: Path, cap: int = 0) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -58,14 +64,19 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             left = length
             handle = open(path, "wb") if path else None  # noqa: SIM115 (closed below)
+            began = time.monotonic()
             try:
                 while left > 0:
-                    chunk = self.rfile.read(min(COPY, left))
+                    chunk = self.rfile.read(min(SLICE if cap else COPY, left))
                     if not chunk:
                         break
                     if handle:
                         handle.write(chunk)
                     left -= len(chunk)
+                    if cap:  # the sender is held back by TCP's window while this sleeps
+                        ahead = began + (length - left) / cap - time.monotonic()
+                        if ahead > 0:
+                            time.sleep(ahead)
             finally:
                 if handle:
                     handle.close()
@@ -158,10 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--cap", type=int, default=0, help="bytes a second a connection (0: no cap)")
     args = parser.parse_args()
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(root))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(root, args.cap))
     server.daemon_threads = True
     os.write(1, b"ready\n")
     server.serve_forever()

@@ -5,9 +5,11 @@ Batches from the CSV reader are small (one per CSV block); they are gathered int
 thousands of tiny ones. Memory is bounded by two row groups (one being written while the next is
 gathered) plus the S3 parts in flight.
 
-Every core: pyarrow parses CSV blocks on its own threads; the Parquet/ORC encoder (the costliest step)
-runs on a thread of its own while the next row group is read and converted; JSON Lines are built by
-pyarrow compute kernels, batches side by side on a pool. All of these release the GIL.
+Every core: the reader (``typed_csv``) parses and converts pieces of the CSV side by side on a pool and
+hands them on in order; the Parquet/ORC encoder runs on a thread of its own while the next row group
+is parsed and converted; JSON Lines are built by pyarrow compute kernels, batches side by side on a
+pool. All of these release the GIL. One file has one encoder: Parquet and ORC writers take row groups
+one at a time, so with more cores than two the encoder is what bounds those formats.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ from transforms.memory import return_free_pages
 # core to flush its TLB. Measured at 2 cores, 1 GiB (bench/ranged.py, one run each): 0 ms gave .jsonl
 # 50 MB/s with 7.8 s of kernel CPU, .orc 68 and .parquet 89 MB/s; 1000 ms gave 57, 94 and 103 MB/s with
 # 2.2, 1.3 and 1.7 s of kernel CPU, for 10-30 MB more peak RSS (.parquet 368 MB, the highest).
-JEMALLOC_DECAY_MS = 1000
+# 250 ms since the reader parses and converts on every core: memory is freed faster, and at 1000 ms the
+# peak rose past 400 MB (1 GiB, capped both ways, 2 cores, two rounds side by side, load 5-7: .parquet
+# 381-418 MB at 1000 ms, 332-357 at 250; .orc 399-408 against 362-384; .jsonl 263-280 against 258-261),
+# for 5-8% more CPU per GB.
+JEMALLOC_DECAY_MS = 250
 try:
     pa.set_memory_pool(pa.jemalloc_memory_pool())
     pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)

@@ -1,14 +1,30 @@
 """The headerless CSV stream as typed Arrow record batches, with a policy for values that do not fit.
 
-pyarrow's CSV reader does the parsing (quotes, embedded newlines, UTF-8) in C++, reading the HTTP
-stream block by block, so memory stays flat. Columns are read as text and converted here, because a
-conversion error from the reader itself names neither the row nor the value, and the user needs both.
+pyarrow's CSV parser does the parsing (quotes, embedded newlines, UTF-8) in C++, and columns are read as
+text and converted here, because a conversion error from the reader itself names neither the row nor
+the value, and the user needs both.
+
+Every core: the stream is cut into pieces of whole records (``block_size`` bytes each, cut after the
+last line feed outside quotes), and each piece is parsed and converted on a pool of threads (pyarrow
+releases the GIL), pieces side by side and handed on in their order, so rows keep the file's order and
+row numbers stay exact. Memory is bounded: at most ``workers + 2`` pieces are read ahead of the consumer.
+
+A cut is only as good as the quotes: a quote in the middle of an unquoted field (not RFC 4180, which
+pyarrow reads as a literal quote) would mislead the count. A bad cut always shows itself (with two
+columns or more, a piece cut inside a quoted field has a row with too few fields, or the next one
+does), and a piece is handed on only once the piece after it has parsed: on any parse failure the rest
+of the stream, from the piece before the failure, is read by pyarrow's own streaming reader, one block
+after another as before, which places a row that does not fit the layout by the rows before its block.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator
-from typing import BinaryIO
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,45 +33,156 @@ from transforms.errors import BadValueError, UnprocessableError
 from transforms.schema.arrow import arrow_type, converter
 from transforms.schema.columns import TypedSchema
 
-# Bytes of CSV per block read. pyarrow's streaming reader reads 32 blocks ahead on its own thread (as Python
-# bytes: memory the Arrow pool never sees), so blocks stay small: 8 MiB ahead, not 32.
-BLOCK_SIZE = 256 * 1024
-# Blocks are converted a few at a time, as one table of several chunks: each conversion is a few kernel
-# calls, whose per-call cost would otherwise be paid for every small block.
+# Bytes of CSV per piece parsed and converted as one task: per-call costs are per piece, and each piece in
+# flight holds its text, its string columns and its typed ones.
+BLOCK_SIZE = 1024 * 1024
+# The serial path (pyarrow's streaming reader, after a piece failed to parse) reads 32 blocks ahead on
+# its own thread, as Python bytes that the Arrow pool never sees: its blocks stay small, 8 MiB ahead.
+STREAMING_BLOCK_SIZE = 256 * 1024
+# Blocks of the serial path are converted a few at a time, as one table of several chunks: each
+# conversion is a few kernel calls, whose per-call cost would otherwise be paid for every small block.
 CONVERT_BYTES = 1024 * 1024
 POLICIES = ("fail", "null")
+# A piece with no record end found in this many blocks is handed on as it is: it cannot parse as it
+# stands, so the streaming reader takes over (memory stays bounded whatever the line ends or quotes).
+UNCUT_PIECES = 16
 SALVAGE_SLICE = 64  # below this many values, a slice with a bad value is converted value by value
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity: ``taskset``, a container's CPU set)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Converted:
+    """One piece's outcome, row numbers relative to the piece (the consumer knows the rows before it)."""
+
+    table: pa.Table | None = None
+    bad_values: dict[str, int] = field(default_factory=dict)
+    failure: BadValueError | None = None  # the first bad value under ``fail``, row within the piece
+    parse_error: str | None = None  # pyarrow could not parse the piece as rows of the layout
 
 
 class TypedCsvReader:
     """Iterate typed batches; ``rows`` and ``bad_values`` (column -> count) are filled in as it goes."""
 
     def __init__(self, source: BinaryIO, schema: TypedSchema, on_bad_value: str = "fail",
-                 block_size: int = BLOCK_SIZE) -> None:
+                 block_size: int = BLOCK_SIZE, workers: int | None = None) -> None:
         self._source = source
         self._schema = schema
         self._policy = on_bad_value
         self._block_size = block_size
+        self._workers = workers or available_cores()
         self._converters = [converter(f.type) for f in schema.fields]
         self.arrow_schema = pa.schema([pa.field(f.name, arrow_type(f.type)) for f in schema.fields])
         self.rows = 0
-        self._parsed = 0  # rows the CSV reader gave, converted or not yet
+        self._parsed = 0  # rows the CSV parser gave, converted or not yet
         self.bad_values: dict[str, int] = {}
+        names = schema.names
+        self._parse_options = pacsv.ParseOptions(newlines_in_values=True)
+        self._convert_options = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         first = self._source.read(1)
         if not first:
             return  # an empty audience: pyarrow refuses an empty CSV, the writers make a valid empty file
+        if len(self._schema.names) < 2:  # a bad cut could not be told from a good one: see the docstring
+            yield from self._streamed(_Prepend(first, self._source))
+            return
+        yield from self._in_parallel(first)
+
+    # -- pieces on every core ----------------------------------------------------------------------
+    def _in_parallel(self, first: bytes) -> Iterator[pa.RecordBatch]:
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="csv-convert")
+        pending: deque[tuple[memoryview, Future[_Converted]]] = deque()
+        held: tuple[memoryview, _Converted] | None = None  # parsed; handed on once its successor parses
+        pieces = _pieces(first, self._source, self._block_size)
+        try:
+            for piece in pieces:
+                pending.append((piece, pool.submit(self._convert_piece, piece)))
+                while len(pending) > self._workers + 1 or (pending and pending[0][1].done()):
+                    text, future = pending.popleft()
+                    outcome = future.result()
+                    if outcome.parse_error is not None:
+                        yield from self._fall_back(held, text, pending, pieces)
+                        return
+                    if held is not None:
+                        yield from self._hand_on(held[1])
+                    held = (text, outcome)
+            while pending:
+                text, future = pending.popleft()
+                outcome = future.result()
+                if outcome.parse_error is not None:
+                    yield from self._fall_back(held, text, pending, pieces)
+                    return
+                if held is not None:
+                    yield from self._hand_on(held[1])
+                held = (text, outcome)
+            if held is not None:
+                yield from self._hand_on(held[1])
+        finally:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fall_back(self, held: tuple[memoryview, _Converted] | None, failed: memoryview,
+                   pending: deque[tuple[memoryview, Future[_Converted]]],
+                   pieces: Iterator[memoryview]) -> Iterator[pa.RecordBatch]:
+        """A piece did not parse: the rest of the stream, from the piece before it (not yet handed on:
+        a bad cut may have broken it too), through pyarrow's streaming reader."""
+        texts = ([held[0]] if held is not None else []) + [failed] + [text for text, _ in pending]
+        for _, future in pending:
+            future.cancel()
+        pending.clear()
+        rest = _Chain(texts, pieces)
+        yield from self._streamed(rest)
+
+    def _hand_on(self, outcome: _Converted) -> Iterator[pa.RecordBatch]:
+        """A piece's batches, in order, with its row numbers and counts added to the stream's."""
+        if outcome.failure is not None:
+            failure = outcome.failure
+            details = failure.details[0]
+            raise BadValueError(self.rows + failure.row, failure.column, details["value"],
+                                details["expected"])
+        for column, count in outcome.bad_values.items():
+            self.bad_values[column] = self.bad_values.get(column, 0) + count
+        table = outcome.table
+        assert table is not None
+        self._parsed += table.num_rows
+        self.rows += table.num_rows
+        yield from table.to_batches()
+
+    def _convert_piece(self, text: memoryview) -> _Converted:
+        """On a pool thread: parse one piece of whole records and convert its columns."""
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(pa.py_buffer(text)),
+                read_options=pacsv.ReadOptions(column_names=self._schema.names, use_threads=False,
+                                               block_size=len(text) + 1),
+                parse_options=self._parse_options, convert_options=self._convert_options)
+        except pa.ArrowInvalid as exc:
+            return _Converted(parse_error=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        outcome = _Converted()
+        try:
+            outcome.table = self._convert(table, 0, outcome.bad_values).combine_chunks()
+        except BadValueError as exc:
+            outcome.failure = exc
+        return outcome
+
+    # -- one block after another: pyarrow's streaming reader ---------------------------------------
+    def _streamed(self, source: Any) -> Iterator[pa.RecordBatch]:
         names = self._schema.names
         try:
+            block_size = min(self._block_size, STREAMING_BLOCK_SIZE)
             reader = pacsv.open_csv(
-                _Prepend(first, self._source),
-                read_options=pacsv.ReadOptions(column_names=names, block_size=self._block_size),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in names},
-                    strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
-            )
+                source, read_options=pacsv.ReadOptions(column_names=names, block_size=block_size),
+                parse_options=self._parse_options, convert_options=self._convert_options)
             pending: list[pa.RecordBatch] = []
             size = 0
             for batch in reader:
@@ -76,28 +203,31 @@ class TypedCsvReader:
                                      [{"file": "data", "afterRow": self._parsed}]) from None
 
     def _converted(self, batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = self._convert(pa.Table.from_batches(batches))
+        table = self._convert(pa.Table.from_batches(batches), self.rows, self.bad_values)
         self.rows += table.num_rows
         yield from table.combine_chunks().to_batches()  # one batch: downstream per-chunk costs stay few
 
-    def _convert(self, batch: pa.Table) -> pa.Table:
+    # -- conversion ----------------------------------------------------------------------------------
+    def _convert(self, batch: pa.Table, rows_before: int, bad_values: dict[str, int]) -> pa.Table:
         columns = []
         failures: list[BadValueError] = []
-        for index, (field, convert) in enumerate(zip(self._schema.fields, self._converters, strict=True)):
+        for index, (field_, convert) in enumerate(zip(self._schema.fields, self._converters, strict=True)):
             text = batch.column(index)
             try:
                 columns.append(convert(text))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 text = text.combine_chunks()  # a bad value somewhere: searched in one array
                 try:
-                    columns.append(self._salvage(text, field.name, field.type, convert))
+                    columns.append(self._salvage(text, field_.name, field_.type, convert, rows_before,
+                                                 bad_values))
                 except BadValueError as exc:
                     failures.append(exc)
         if failures:  # the first bad value in row order (then column order), whichever column it is in
             raise min(failures, key=lambda failure: failure.row)
         return pa.Table.from_arrays(columns, schema=self.arrow_schema)
 
-    def _salvage(self, text: pa.Array, column: str, expected: str, convert) -> pa.Array:
+    def _salvage(self, text: pa.Array, column: str, expected: str, convert: Any, rows_before: int,
+                 bad_values: dict[str, int]) -> pa.Array:
         """Find the bad values by halving: a slice that converts is kept whole, one that does not is
         split, and slices of ``SALVAGE_SLICE`` values are tried value by value. A few bad values in a
         batch cost a few dozen small conversions, not one per value; the first bad one (in row order)
@@ -123,13 +253,76 @@ class TypedCsvReader:
                     pieces.append(convert(value))
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     if self._policy != "null":
-                        raise BadValueError(self.rows + offset + 1, column, value[0].as_py(),
+                        raise BadValueError(rows_before + offset + 1, column, value[0].as_py(),
                                             expected) from None
-                    self.bad_values[column] = self.bad_values.get(column, 0) + 1
+                    bad_values[column] = bad_values.get(column, 0) + 1
                     pieces.append(pa.nulls(1, target))
 
         walk(0, len(text))
         return pa.concat_arrays([piece.cast(target) for piece in pieces])
+
+
+def _record_end(data: bytes | bytearray) -> int:
+    """Where the last whole record of ``data`` ends (after its line feed), 0 if none does.
+
+    ``data`` starts at a record's start, so a line feed ends a record when the quotes before it pair up.
+    Counting from the end, each byte is counted at most once."""
+    quotes = data.count(b'"')
+    end = len(data)
+    position = data.rfind(b"\n")
+    while position >= 0:
+        quotes -= data.count(b'"', position, end)
+        if quotes % 2 == 0:
+            return position + 1
+        end = position
+        position = data.rfind(b"\n", 0, position)
+    return 0
+
+
+def _pieces(first: bytes, source: Any, size: int) -> Iterator[memoryview]:
+    """The stream as pieces of whole records, about ``size`` bytes each (a record longer than that
+    makes its piece longer); the last piece is what is left, whole records or not."""
+    carry = bytearray(first)
+    while True:
+        chunk = source.read(size)
+        if not chunk:
+            if carry:
+                yield memoryview(bytes(carry))
+            return
+        carry += chunk
+        cut = _record_end(carry)
+        if not cut and len(carry) >= UNCUT_PIECES * size:
+            cut = len(carry)  # no line feed outside quotes (CR line ends, a stray quote): see the docstring
+        if cut:
+            data, carry = carry, carry[cut:]
+            yield memoryview(data)[:cut]
+
+
+class _Chain:
+    """A readable over pieces already read, then the pieces still to come (for the streaming reader)."""
+
+    def __init__(self, texts: list[memoryview], rest: Iterator[memoryview]) -> None:
+        self._texts = deque(bytes(text) for text in texts)
+        self._rest = rest
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size is None or size < 0 or len(out) < size:
+            if not self._texts:
+                following = next(self._rest, None)
+                if following is None:
+                    break
+                self._texts.append(bytes(following))
+            head = self._texts.popleft()
+            take = len(head) if size is None or size < 0 else min(len(head), size - len(out))
+            out += head[:take]
+            if take < len(head):
+                self._texts.appendleft(head[take:])
+        return bytes(out)
 
 
 class _Prepend:

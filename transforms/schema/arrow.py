@@ -39,13 +39,19 @@ def arrow_type(athena: str) -> pa.DataType:
     raise ValueError(f"no Arrow type for {athena!r}")
 
 
+# The words, true ones first, made once: one lookup of each value in one set, and no lowering of a
+# column that is already lower case (the profile of .parquet had a tenth of its time in booleans).
+_BOOLEAN_WORDS = pa.array(TRUE_WORDS + FALSE_WORDS, pa.string())
+_FIRST_FALSE = len(TRUE_WORDS)
+
+
 def _to_boolean(text: pa.Array) -> pa.Array:
-    lowered = pc.utf8_lower(text)
-    is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
-    is_false = pc.is_in(lowered, value_set=pa.array(FALSE_WORDS))
-    if pc.any(pc.and_(pc.invert(pc.or_(is_true, is_false)), pc.is_valid(text))).as_py():
-        raise pa.ArrowInvalid("not a boolean")
-    return pc.if_else(pc.is_valid(text), is_true, pa.scalar(None, pa.bool_()))
+    index = pc.index_in(text, value_set=_BOOLEAN_WORDS)  # null where text is null or not a word
+    if index.null_count != text.null_count:
+        index = pc.index_in(pc.utf8_lower(text), value_set=_BOOLEAN_WORDS)  # "TRUE", "Yes"
+        if index.null_count != text.null_count:
+            raise pa.ArrowInvalid("not a boolean")
+    return pc.less(index, _FIRST_FALSE)  # null stays null
 
 
 # The fractional digits past milliseconds, in the forms Arrow's ISO 8601 parser accepts.

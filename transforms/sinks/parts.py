@@ -16,7 +16,8 @@ most 5 TiB. Fixed 8 MiB parts stop at 78 GiB, after minutes of upload. The plan:
 
 Memory: the sink holds at most ``upload_concurrency + 1`` parts, so its bound is that times the largest
 part planned. ``part_size_mb`` is the minimum and, for objects under ~70 GiB with the defaults, the only
-size used. For a 1 TiB passthrough: 1 TiB / 9,000 parts = 117 MiB parts, so (4 + 1) x 117 MiB = 585 MiB.
+size used. For a 1 TiB passthrough: 1 TiB / 9,000 parts = 117 MiB parts, so (10 + 1) x 117 MiB = 1.26 GiB
+at the default upload_concurrency (585 MiB at 4).
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def test_with_no_length_and_no_progress_the_schedule_reaches_5_tib(minimum: int)
 
 
 def test_memory_for_a_1_tib_passthrough_is_what_the_readme_says() -> None:
-    """parts.py and the README: 1 TiB in parts of 117 MiB; (4 + 1) parts in memory, 585 MiB."""
+    """parts.py and the README: 1 TiB in parts of 117 MiB; (upload_concurrency + 1) of them in memory."""
     plan = PartPlan(8 * MIB, expected_size=1 * TIB)
     sizes = upload(plan, 1 * TIB, source_fraction=lambda written: written / TIB)
     assert max(sizes) == 117 * MIB
