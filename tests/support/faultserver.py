@@ -51,7 +51,9 @@ class Script:
     ranges: bool = True  # False: Range is ignored (the whole body, 200), as some servers do
     range_cuts: dict[int, list[int]] = field(default_factory=dict)  # by range start: each answer drops
     expire_after: int | None = None  # answers after this many are 403 AccessDenied (the URL expired)
-    hold: bool = False  # each 200/206 body waits, after its headers, until the test releases its range
+    # Each 200/206 body (True), or those of the ranges starting at these bytes, waits after its headers
+    # until the test releases it (FaultServer.release) or the client leaves.
+    hold: bool | frozenset[int] = False
     refusal_trickle: tuple[int, float] | None = None  # as trickle, for an object's 403 and 412 bodies
 
 
@@ -111,7 +113,7 @@ class FaultServer:
                 length = script.promised_length if script.promised_length is not None else len(script.body)
                 self._send(script.status, script.body, {"Content-Length": str(length), **script.headers},
                            cut=script.promised_length is not None, trickle=script.trickle,
-                           gate=0 if script.hold and script.status == 200 else None)
+                           gate=0 if _holds(script, 0) and script.status == 200 else None)
 
             def _object(self, script: Script, headers: dict[str, str], nth: int) -> None:
                 etag = script.etag if nth == 1 or not script.etag_after_first else script.etag_after_first
@@ -138,7 +140,8 @@ class FaultServer:
                         cut = script.range_cuts[start].pop(0)
                 self._send(status, body if cut is None else body[:cut],
                            {"Content-Length": str(len(body)), "ETag": etag, **extra, **script.headers},
-                           cut=cut is not None, trickle=script.trickle, gate=start if script.hold else None)
+                           cut=cut is not None, trickle=script.trickle,
+                           gate=start if _holds(script, start) else None)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str], cut: bool = False,
                       trickle: tuple[int, float] | None = None, gate: int | None = None) -> None:
@@ -283,6 +286,10 @@ class FaultServer:
         self.stopped.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def _holds(script: Script, start: int) -> bool:
+    return script.hold is True or (isinstance(script.hold, frozenset) and start in script.hold)
 
 
 def _peer_state(sock: socket.socket, wait: float) -> str:
