@@ -38,6 +38,26 @@ _GZIP_ENCODINGS = ("gzip", "x-gzip")
 _ERROR_BODY_WAIT_S = 5.0  # how long an error's body (S3's <Code>) is waited for at most
 
 
+_DRAIN_MAX = 64 * 1024  # a body this small is read to its end to keep its connection; a larger one is not
+
+
+def finish(response: urllib3.BaseHTTPResponse) -> None:
+    """Hand ``response``'s connection back to the pool: reusable if its body was read to its end, else
+    closed first. Every response this package opens ends here, however its reading ended.
+
+    urllib3's ``release_conn`` puts a connection back as it is. One left mid-body (the deadline, a size
+    limit, a bad gzip body, a consumer that stopped, a refusal whose page was read only in part) still
+    has the rest of that body on its way, and the next request to the host (in a warm Lambda, the next
+    job's: every presigned URL of a tenant shares one S3 host) would be sent on it and read that rest
+    as its answer: a hang until the read timeout, or a ProtocolError. urllib3 checks a pooled
+    connection only for bytes already waiting, which a slow source has not sent yet. A closed
+    connection in the pool is opened afresh by its next request.
+    """
+    if not response.closed:  # urllib3 closes (and releases) a body read to its end, or one that broke
+        response.close()
+    response.release_conn()
+
+
 def set_read_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
     """Bound the next socket read of ``response`` (a socket timeout is per read, not per body)."""
     sock = getattr(getattr(response, "connection", None), "sock", None)
@@ -94,7 +114,7 @@ class HttpSource:
             check_whole(response, file)
             stream = SourceStream(self, url, file, response, deadline)
         except BaseException:
-            response.release_conn()
+            finish(response)
             raise
         try:
             yield stream
@@ -125,7 +145,7 @@ class HttpSource:
             try:
                 raise _status_error(response, file, deadline, self)
             finally:
-                response.release_conn()
+                finish(response)  # the refusal's page was read in part at most
         return response
 
     def size(self, url: str, file: str, deadline: Deadline | None = None) -> int | None:
@@ -139,15 +159,11 @@ class HttpSource:
             length = response.headers.get("Content-Length")  # a server that ignored the range
             return int(length) if response.status == 200 and length and length.isdigit() else None
         finally:
-            if response.status == 206:
+            remaining = response.length_remaining
+            if response.status == 206 and remaining is not None and remaining <= _DRAIN_MAX:
                 set_read_timeout(response, self.read_wait(deadline))
-                try:
-                    response.drain_conn()
-                except HTTPError:
-                    response.close()
-            else:
-                response.close()
-            response.release_conn()
+                response.drain_conn()  # the one byte asked for: its connection can serve the download
+            finish(response)
 
     def fetch(self, url: str, file: str, limit: int, deadline: Deadline | None = None) -> bytes:
         """Read a small file whole (the metadata); refuse one larger than ``limit`` bytes (422: the
@@ -410,7 +426,7 @@ class SourceStream(CountedStream):
                               "bytes", self._file) from None
 
     def release(self) -> None:
-        self._response.release_conn()
+        finish(self._response)
 
     def _resume(self, cause: Exception | None) -> None:
         timed_out = isinstance(cause, Urllib3Timeout | TimeoutError)
@@ -423,7 +439,7 @@ class SourceStream(CountedStream):
         self.resumes += 1
         logger.warning("resuming download", extra={"file": self._file, "offset": self.wire_bytes,
                                                     "attempt": self.resumes, "reason": reason})
-        self._response.release_conn()
+        finish(self._response)
         pause = self._source.backoff * 2 ** (self.resumes - 1)
         if self._deadline is not None and self._deadline.seconds_left() <= pause:
             raise self._deadline.stop(f"about to resume the {self._file} file's download",
@@ -436,10 +452,10 @@ class SourceStream(CountedStream):
         expected = f"bytes {self.wire_bytes}-{self.content_length - 1}/{self.content_length}" \
             if self.content_length else ""
         if response.status != 206 or response.headers.get("Content-Range") != expected:
-            response.release_conn()
+            finish(response)
             raise SourceError(f"the {self._file} file's download broke off after {self.wire_bytes} bytes "
                               f"and the server would not resume it (HTTP {response.status})", self._file)
         if response.headers.get("ETag") not in (None, self.etag):
-            response.release_conn()
+            finish(response)
             raise SourceError(f"the {self._file} file changed while being read", self._file)
         self._response = response

@@ -23,6 +23,10 @@ knows.
   reads (``set_read_timeout(read_wait)`` before one ``read1``, so a trickle cannot hold a read open),
   each backoff, and the reader's wait for the next range. A trickling or silent range is stopped on the
   deadline with a ``DeadlineError``, which reaches the reader and aborts the upload.
+- A range's connection goes back to the pool only once its range was read whole; any other way a range
+  ends (a refusal, the deadline, the reader stopping) closes it (``finish``), so no later request to
+  the host is sent on a connection still carrying this one's bytes. When the reader stops, ranges in
+  flight are woken at once (their sockets shut for reading), not when their read times out.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import urllib3
@@ -51,6 +55,7 @@ from transforms.sources.http import (
     SourceStream,
     check_media,
     check_whole,
+    finish,
     set_read_timeout,
 )
 
@@ -103,13 +108,13 @@ def open_ranged(http: HttpSource, url: str, file: str, *, connections: int, rang
                 if plan is not None:
                     check_media(first, file)  # a 206 of an error page is no more the file than a 200
         except BaseException:
-            _discard(first)
+            finish(first)
             raise
     if first is not None and first.status == 200:  # today's stream
         stream: CountedStream = SourceStream(http, url, file, first, deadline)
     elif plan is None:
         if first is not None:
-            _discard(first)
+            finish(first)
         with http.open(url, file, deadline=deadline) as single:
             yield single
         return
@@ -121,11 +126,6 @@ def open_ranged(http: HttpSource, url: str, file: str, *, connections: int, rang
         yield stream
     finally:
         stream.release()  # type: ignore[attr-defined]
-
-
-def _discard(response: urllib3.BaseHTTPResponse) -> None:
-    response.close()
-    response.release_conn()
 
 
 def _ranged_plan(response: urllib3.BaseHTTPResponse) -> tuple[str, int] | None:
@@ -166,7 +166,11 @@ class RangedStream(CountedStream):
         self._pieces: deque[bytes] = deque()
         self._next_start = 0
         self.resumes = 0  # across all ranges
+        self._lock = threading.Lock()
+        self._reading: set[urllib3.BaseHTTPResponse] = set()  # responses a fetcher is reading now
+        self._first = first
         self._submit(first)
+        self._first_fetch: Future[list[bytes]] | None = self._pending[0] if self._pending else None
         self._fill()
 
     # -- consumer side (the formats' thread) -----------------------------------------------------------
@@ -211,13 +215,20 @@ class RangedStream(CountedStream):
                     self.on_read(0)
 
     def release(self) -> None:
-        """Stop: ranges not started are dropped, running ones stop at their next piece."""
+        """Stop: ranges not started are dropped; running ones are woken from their read (their socket
+        shut for reading, so the read ends at once rather than at its timeout) and close their
+        connections; a fetcher still waiting for an answer stops when it comes."""
         self._closed.set()
+        if self._first_fetch is not None and self._first_fetch.cancel():
+            finish(self._first)  # its fetcher never started: the first range's response is ours to close
         for future in self._pending:
             future.cancel()
         self._pending.clear()
         self._pieces.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for response in self._reading:
+                _interrupt(response)
 
     # -- producer side (the pool) ----------------------------------------------------------------------
     def _fill(self) -> None:
@@ -246,13 +257,15 @@ class RangedStream(CountedStream):
         self._last_activity = time.monotonic()  # every step below marks a sign of life
         try:
             while got < length:
-                if self._closed.is_set():
-                    raise SourceError(f"the {self._file} file's download was stopped", self._file)
+                self._check_stopped()
                 self._check_deadline(start + got)
                 if response is None:
                     response = self._request(start + got, end)
                     self._last_activity = time.monotonic()
                     timeout_set = None
+                with self._lock:  # from here, release() can wake this fetcher from its read
+                    self._reading.add(response)
+                self._check_stopped()  # release() may have come before the line above
                 cause: Exception | None = None
                 try:
                     wait = self._http.read_wait(self._deadline)
@@ -269,9 +282,9 @@ class RangedStream(CountedStream):
                     got += len(piece)
                     self._last_activity = time.monotonic()
                     continue
+                self._check_stopped()  # woken by release(), not dropped
                 # Dropped, or ended before the range did: ask again from here, a bounded number of times.
-                response.close()
-                response.release_conn()
+                self._done_with(response)
                 response = None
                 attempts += 1
                 reason = type(cause).__name__ if cause else "range ended early"
@@ -291,10 +304,17 @@ class RangedStream(CountedStream):
                 self._last_activity = time.monotonic()
         finally:
             if response is not None:
-                if got < length:  # stopped mid-range: its connection is mid-body, never reusable
-                    response.close()
-                response.release_conn()
+                self._done_with(response)  # mid-range (stopped, refused, the deadline): closed
         return pieces
+
+    def _done_with(self, response: urllib3.BaseHTTPResponse) -> None:
+        with self._lock:
+            self._reading.discard(response)
+        finish(response)
+
+    def _check_stopped(self) -> None:
+        if self._closed.is_set():
+            raise SourceError(f"the {self._file} file's download was stopped", self._file)
 
     def _check_deadline(self, offset: int, force: bool = False, what: str = "reading") -> None:
         """Stop this range on the deadline (``force``: a wait ran into it, or a backoff would)."""
@@ -307,13 +327,18 @@ class RangedStream(CountedStream):
                                    {"Range": f"bytes={start}-{end}", "If-Match": self.etag}, self._deadline)
         expected = f"bytes {start}-{end}/{self.content_length}"
         if response.status != 206 or response.headers.get("Content-Range") != expected:
-            response.close()
-            response.release_conn()
+            finish(response)
             raise SourceError(f"the {self._file} file's server did not serve bytes {start}-{end} as asked "
                               f"(HTTP {response.status})", self._file)
         if response.headers.get("ETag") not in (None, self.etag):
-            response.close()
-            response.release_conn()
+            finish(response)
             raise SourceError(f"the {self._file} file changed while being read", self._file,
                               upstream_status=412)
         return response
+
+
+def _interrupt(response: urllib3.BaseHTTPResponse) -> None:
+    """Wake the fetcher blocked reading ``response``: its socket is shut for reading, so the read ends
+    now (as a broken body, which the fetcher then closes) instead of at its timeout."""
+    with suppress(ValueError, RuntimeError, OSError):  # read to its end and released meanwhile, or closed
+        response.shutdown()

@@ -91,6 +91,8 @@ def test_ranges_are_consecutive_pinned_by_etag_and_reassembled(stack: Stack, fau
     assert len(spans) == -(-len(data) // MIB)
     assert "if-match" not in requests[0]  # the first answer's ETag pins all the others
     assert all(h["if-match"] == '"v1"' for h in requests[1:])
+    # The client's connections open at once, counted by the server from accept to the client's close
+    # (kept alive and reused, as with S3; none is closed here): never more than download_connections.
     assert fault_server.max_active <= 3
 
 

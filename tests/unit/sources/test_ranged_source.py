@@ -3,7 +3,7 @@ settings. Downloads through moto's presigned URLs: tests/integration/sources/tes
 
 from __future__ import annotations
 
-import concurrent.futures
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -12,25 +12,42 @@ from transforms.sources.http import HttpSource
 from transforms.sources.ranged import RangedStream, open_ranged
 
 MIB = 1024 * 1024
+WAIT_S = 30.0  # the most any step waits for the download (a bound, never a pace)
 
 
 def test_ranges_fetched_ahead_are_bounded_by_connections(fault_server) -> None:
-    """Memory: however slow the reader, no more than ``connections`` ranges are fetched ahead of it."""
+    """Memory: however slow the reader, no more than ``connections`` ranges are fetched ahead of it.
+
+    Every range's body waits at a gate until the test lets it go, so each state below is one the
+    download reaches and then keeps (nothing can finish behind the test's back), and what is counted is
+    what the client did: its connections open (from the server's accept to the client's close) and the
+    ranges it asked for and has not been given.
+    """
     data = bytes(range(256)) * (40 * 1024)  # 10 MiB: ten ranges of 1 MiB
-    # Each range takes at least 0.15 s to arrive, so the first read always finds range 0 still
-    # downloading (the read-ahead then grows to ``connections``); a fast range could be done already.
-    url = fault_server.url("/bounded", Script(body=data, etag='"v1"', trickle=(256 * 1024, 0.05)))
-    with open_ranged(HttpSource(backoff=0.01), url, "data", connections=3, range_size=MIB) as stream:
+    url = fault_server.url("/bounded", Script(body=data, etag='"v1"', hold=True))
+    with open_ranged(HttpSource(backoff=0.01), url, "data", connections=3, range_size=MIB) as stream, \
+            ThreadPoolExecutor(1) as reader:
         assert isinstance(stream, RangedStream)
-        assert stream.read(10) == data[:10]
-        concurrent.futures.wait(list(stream._pending))  # everything the stream asked for so far
-        # range 0 (being read) and three ahead: (connections + 1) ranges in memory at most
+        first = reader.submit(stream.read, 10)
+        # START_AHEAD ranges asked for; the reader finds range 0 still coming and is given a third.
+        fault_server.wait_for(lambda: stream.ahead == 3 and fault_server.held_ranges() == [0, MIB],
+                              "ranges 0 and 1 held, the reader waiting for range 0")
+        fault_server.release(0)
+        assert first.result(timeout=WAIT_S) == data[:10]
+        # Range 0 read: three ranges ahead (1, 2, 3), on three connections, and no fourth until the
+        # reader reads on.
+        fault_server.wait_for(lambda: fault_server.held_ranges() == [MIB, 2 * MIB, 3 * MIB],
+                              "ranges 1-3 held")
         assert len(fault_server.requests_for("/bounded")) == 4
-        assert len(stream._pending) == 3
-        rest = stream.read()
-    assert data[:10] + rest == data
+        assert fault_server.active == 3
+        rest = reader.submit(stream.read)
+        for start in range(MIB, len(data), MIB):  # each range let go in turn, the next ones still held
+            fault_server.wait_for(lambda start=start: start in fault_server.held_ranges(), f"range {start}")
+            fault_server.release(start)
+        assert data[:10] + rest.result(timeout=WAIT_S) == data
     assert len(fault_server.requests_for("/bounded")) == 10
-    assert 2 <= fault_server.max_active <= 3
+    assert fault_server.max_held == 3  # ranges asked for and not yet given, at most, and at least
+    assert fault_server.max_active == 3  # the client's connections open at once
 
 
 def test_a_slow_reader_keeps_two_ranges_ahead_and_a_waiting_one_gets_every_connection(fault_server) -> None:
@@ -40,27 +57,44 @@ def test_a_slow_reader_keeps_two_ranges_ahead_and_a_waiting_one_gets_every_conne
     from transforms.sources.ranged import START_AHEAD
 
     data = bytes(range(256)) * (40 * 1024)  # 10 MiB: ten ranges of 1 MiB
-    slow = fault_server.url("/slow-reader", Script(body=data, etag='"v1"'))
+    slow = fault_server.url("/slow-reader", Script(body=data, etag='"v1"', hold=True))
     got = []
     with open_ranged(HttpSource(backoff=0.01), slow, "data", connections=6, range_size=MIB) as stream:
         while True:
-            concurrent.futures.wait(list(stream._pending))  # the reader is slower than every range
+            # The reader is slower than every range: each range it asked for is let go and has arrived
+            # before it reads on (ranges are let go as they come; none is held for long).
+            def arrived() -> bool:
+                fault_server.release(*fault_server.held_ranges())
+                return all(future.done() for future in stream._pending)
+
+            fault_server.wait_for(arrived, "every range asked for arrived")
             piece = stream.read(MIB)
             if not piece:
                 break
             got.append(piece)
         assert stream.ahead == START_AHEAD == 2
     assert b"".join(got) == data
+    assert fault_server.max_held <= START_AHEAD
     assert fault_server.max_active <= START_AHEAD
 
-    # Twenty ranges, each answered after 0.05 s. Ranges asked for together arrive together, so not every
-    # read finds its range still downloading; with ten ranges the fourth wait once never came (CI on a
-    # clean clone: ahead 5), with twenty it came in every run seen.
+    # A reader the network keeps waiting: each range is let go only once the reader waits for it, so
+    # each of its waits is certain, and each gives it one more connection, up to six.
     long = data * 2
-    waiting = fault_server.url("/waiting-reader", Script(body=long, etag='"v1"', delay=0.05))
-    with open_ranged(HttpSource(backoff=0.01), waiting, "data", connections=6, range_size=MIB) as stream:
-        assert stream.read() == long
+    waiting = fault_server.url("/waiting-reader", Script(body=long, etag='"v1"', hold=True))
+    with open_ranged(HttpSource(backoff=0.01), waiting, "data", connections=6, range_size=MIB) as stream, \
+            ThreadPoolExecutor(1) as reader:
+        whole = reader.submit(stream.read)
+        for start, ahead in zip(range(0, 4 * MIB, MIB), (3, 4, 5, 6), strict=True):
+            fault_server.wait_for(lambda start=start, ahead=ahead: stream.ahead == ahead
+                                  and start in fault_server.held_ranges(),
+                                  f"the reader waiting for range {start} with {ahead} ahead")
+            fault_server.release(start)
+        fault_server.wait_for(lambda: fault_server.held_ranges() == [s * MIB for s in range(4, 10)],
+                              "ranges 4-9 held: six ahead")
+        fault_server.release_all()
+        assert whole.result(timeout=WAIT_S) == long
         assert stream.ahead == 6
+    assert fault_server.max_held == 6 and fault_server.max_active == 6
 
 
 def test_download_settings() -> None:
