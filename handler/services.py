@@ -26,4 +26,5 @@ def services(settings: Settings) -> Services:
         glue=aws_client("glue") if settings.glue_database else None,
         sqs=aws_client("sqs") if settings.jobs_queue else None,
         dynamodb=aws_client("dynamodb") if settings.jobs_table or settings.idempotency_table else None,
+        stepfunctions=aws_client("stepfunctions") if settings.fanout_state_machine else None,
     )

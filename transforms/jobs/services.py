@@ -21,6 +21,7 @@ class Services:
     glue: Any = None  # only when settings.glue_database is set
     sqs: Any = None  # only when settings.jobs_queue is set
     dynamodb: Any = None  # only when a jobs or idempotency table is set
+    stepfunctions: Any = None  # only when settings.fanout_state_machine is set
 
     def queue_url(self, queue: str | None) -> str:
         """A queue named in the settings by URL, or by name (resolvable offline in serverless.yml, unlike a
