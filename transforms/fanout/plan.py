@@ -1,0 +1,118 @@
+"""The plan: read the data file's length and ETag, check the layout, and list the ranges to land.
+
+Everything that can be refused is refused here, before any range runs: a bad layout (422), an existing
+key with ``overwrite=false`` (409). The job itself (with its presigned URLs) and the layout go into the
+staging folder; the state the state machine carries holds neither.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from transforms import SERVICE_NAME
+from transforms.ci360.layout import parse_layout
+from transforms.ci360.payload import Job
+from transforms.fanout.manifests import put_json
+from transforms.fanout.naming import job_object, staging_prefix
+from transforms.formats.registry import format_for_key
+from transforms.jobs.dispatch import job_message
+from transforms.jobs.pipeline import encryption, refuse_existing
+from transforms.jobs.services import Services
+from transforms.progress import Deadline
+from transforms.redact import redact_url
+from transforms.schema.columns import build_schema
+from transforms.settings import MIB, Settings
+from transforms.sources.http import HttpSource, set_read_timeout
+
+logger = Logger(service=SERVICE_NAME, child=True)
+
+MAX_RANGES = 10_000  # S3's part limit: the assembled object takes at least one part per range
+DEFAULT_RANGE_BYTES = 1024 * MIB
+DEFAULT_MIN_BYTES = 20480 * MIB
+
+
+def range_bytes(settings: Settings) -> int:
+    return int(getattr(settings, "fanout_range_bytes", DEFAULT_RANGE_BYTES))
+
+
+def min_bytes(settings: Settings) -> int:
+    return int(getattr(settings, "fanout_min_bytes", DEFAULT_MIN_BYTES))
+
+
+def probe(http: HttpSource, url: str, deadline: Deadline | None = None) -> tuple[int | None, str | None, str]:
+    """(length, ETag, why not) of the data file from its first byte: a presigned GET URL allows no HEAD.
+
+    A server that ignores ``Range``, gives no ETag (nothing to pin ranges to) or sends the body encoded
+    (ranges of an encoded body are not slices of the file) cannot be fanned out."""
+    response = http._get(url, "data", {"Range": "bytes=0-0"}, deadline)
+    try:
+        total = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+        etag = response.headers.get("ETag")
+        if response.status != 206 or not total.isdigit():
+            return None, None, "the data file's server does not answer byte ranges"
+        if response.headers.get("Content-Encoding"):
+            return None, None, "the data file is sent with a Content-Encoding: its ranges are not its bytes"
+        if not etag:
+            return int(total), None, "the data file's server gives no ETag to pin the ranges to"
+        return int(total), etag, ""
+    finally:
+        if response.status == 206:
+            set_read_timeout(response, http.read_wait(deadline))
+            response.drain_conn()
+        else:
+            response.close()
+        response.release_conn()
+
+
+def list_ranges(size: int, wanted: int) -> tuple[list[dict[str, int]], int]:
+    """Consecutive ranges of ``wanted`` bytes (more when ``wanted`` would make over ``MAX_RANGES``)."""
+    per = max(wanted, math.ceil(size / MAX_RANGES))
+    count = max(1, math.ceil(size / per))
+    return [{"index": i, "start": i * per, "end": min(size, (i + 1) * per)} for i in range(count)], per
+
+
+def job_identity(job: Job) -> dict[str, Any]:
+    """The job as the state carries it: enough to name it and record its outcome, no presigned URL."""
+    return {"occurrenceId": job.occurrence_id, "taskId": job.task_id, "taskName": job.task_name,
+            "tenant": job.tenant, "bucket": job.bucket, "key": job.key, "overwrite": job.overwrite}
+
+
+def plan(job: Job, settings: Settings, services: Services,
+         deadline: Deadline | None = None) -> dict[str, Any]:
+    """The execution's state (see FANOUT.md), or ``{"fanout": False, "reason": ...}`` for one function."""
+    started = time.time()
+    refuse_existing(services.s3, job)
+    raw = services.http.fetch(job.metadata_url, "metadata", settings.metadata_max_bytes, deadline=deadline)
+    layout = parse_layout(raw, settings.max_columns)
+    build_schema(layout, job.column_types)  # an override naming no column: 422 now, not in every range
+    fmt = format_for_key(job.key)
+    size, etag, why_not = probe(services.http, job.data_url, deadline)
+    threshold = min_bytes(settings)
+    reason = why_not
+    if not reason and threshold <= 0:
+        reason = "fan-out is off (fanout_min_mb is 0)"
+    elif not reason and size is not None and size < threshold:
+        reason = f"the data file ({size} bytes) is below fanout_min_mb ({threshold} bytes)"
+    ranges, per = list_ranges(size or 0, range_bytes(settings))
+    if not reason and len(ranges) < 2:
+        reason = f"the data file ({size} bytes) fits in one range of {per} bytes"
+    if reason:
+        logger.info("landing in one function", extra={"reason": reason, "key": job.key})
+        return {"fanout": False, "reason": reason, "job": job_identity(job)}
+    staging = staging_prefix(job.occurrence_id, job.task_id, job.bucket, job.key)
+    stored = {"message": job_message(job), "layout": base64.b64encode(raw).decode("ascii")}
+    put_json(services.s3, job.bucket, job_object(staging), stored, encryption(settings))
+    store = services.job_store(settings)
+    if store:
+        store.running(job, "async")
+    logger.info("fanning out", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
+                                      "key": job.key, "format": fmt.name, "bytes": size,
+                                      "ranges": len(ranges), "range_bytes": per})
+    return {"fanout": True, "job": job_identity(job), "format": fmt.name,
+            "source": {"size": size, "etag": etag}, "staging": staging, "rangeBytes": per,
+            "rangeCount": len(ranges), "ranges": ranges, "startedAt": started}
