@@ -9,17 +9,18 @@ object an earlier landing left is not this execution's to remove). Idempotent.
 from __future__ import annotations
 
 import json
+from os.path import commonprefix
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
-from transforms.aws import SDK_ERRORS, aws_failure
+from transforms.aws import SDK_ERRORS
 from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.fanout.cleanup import abort_uploads, clear_staging, remove_keys
 from transforms.fanout.finalize import COLUMNAR_OBJECTS
-from transforms.fanout.naming import part_object
+from transforms.fanout.naming import part_object, staging_prefix
 from transforms.formats.registry import format_named
 from transforms.jobs.services import Services
 from transforms.settings import Settings
@@ -41,23 +42,43 @@ def _codes() -> dict[str, type[ConnectorError]]:
     return found
 
 
-def failure_from(error: dict[str, Any] | None) -> ConnectorError:
-    """The Catch's ``{"Error", "Cause"}`` as the job's recorded failure. Our own errors keep their code
-    and message (they never carry a URL); anything else is named only by its type."""
-    error = error or {}
-    name = str(error.get("Error") or "States.TaskFailed")
-    cause: dict[str, Any] = {}
+def _json_object(text: Any) -> dict[str, Any]:
     try:
-        parsed = json.loads(error.get("Cause") or "{}")
-        cause = parsed if isinstance(parsed, dict) else {}
-    except (TypeError, ValueError):
-        pass
+        parsed = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def failure_from(error: dict[str, Any]) -> ConnectorError:
+    """The Catch's ``{"Error", "Cause"}`` as the job's recorded failure.
+
+    ``handler.fanout`` raises our errors with their JSON (``{"code", "message", "details"}``) as the
+    message, which Step Functions puts in the Cause either as it is or inside Lambda's own
+    ``{"errorType", "errorMessage"}``; an error of ours raised directly is known by its type. Those keep
+    their code and message (ours never carry a URL); anything else is named only by its type."""
+    name = str(error.get("Error") or "States.TaskFailed")
+    cause = _json_object(error.get("Cause"))
+    ours = cause if "code" in cause else _json_object(cause.get("errorMessage"))
+    if isinstance(ours.get("code"), str) and isinstance(ours.get("message"), str):
+        failure = ConnectorError(ours["message"][:MESSAGE_LIMIT], ours.get("details") or [])
+        failure.code = ours["code"]  # type: ignore[misc]
+        return failure
     kind = _codes().get(str(cause.get("errorType") or name))
-    failure = ConnectorError(f"the fan-out failed ({name}); see the execution's history")
     if kind is not None and isinstance(cause.get("errorMessage"), str):
         failure = ConnectorError(cause["errorMessage"][:MESSAGE_LIMIT])
         failure.code = kind.code  # type: ignore[misc]
-    return failure
+        return failure
+    return ConnectorError(f"the fan-out failed ({name[:100]}); see the execution's history")
+
+
+def _identity(job: dict[str, Any]) -> dict[str, Any]:
+    """The state's job identity; the execution's input (a queued job's fields) when no step planned yet."""
+    if "occurrence_id" not in job:
+        return job
+    return {"occurrenceId": job["occurrence_id"], "taskId": job.get("task_id", ""),
+            "taskName": job.get("task_name", ""), "tenant": job.get("tenant", ""),
+            "bucket": job.get("bucket"), "key": job.get("key"), "overwrite": job.get("overwrite", True)}
 
 
 def _identity_job(identity: dict[str, Any]) -> Job:
@@ -67,8 +88,7 @@ def _identity_job(identity: dict[str, Any]) -> Job:
                overwrite=bool(identity.get("overwrite", True)))
 
 
-def _targets(state: dict[str, Any]) -> list[str]:
-    identity = state["job"]
+def _targets(state: dict[str, Any], identity: dict[str, Any]) -> list[str]:
     fmt = format_named(state["format"]) if state.get("format") else None
     if fmt is not None and fmt.name in COLUMNAR_OBJECTS and state.get("rangeCount"):
         count = int(state["rangeCount"])
@@ -77,40 +97,48 @@ def _targets(state: dict[str, Any]) -> list[str]:
 
 
 def _remove_created(s3: Any, bucket: str, targets: list[str], since: float) -> int:
-    created = []
-    for key in targets:
-        try:
-            head = s3.head_object(Bucket=bucket, Key=key)
-        except SDK_ERRORS as exc:
-            if aws_failure(exc).code in ("404", "NoSuchKey", "NotFound"):
-                continue
-            raise s3_failure(exc, "check the fan-out's targets") from None
-        if head["LastModified"].timestamp() >= since - CLOCK_SLACK_S:
-            created.append(key)
+    """Delete the targets written since ``since`` (this execution's), in one listing of their folder."""
+    wanted, created = set(targets), []
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=commonprefix(targets))
+        for page in pages:
+            created += [item["Key"] for item in page.get("Contents", []) if item["Key"] in wanted
+                        and item["LastModified"].timestamp() >= since - CLOCK_SLACK_S]
+    except SDK_ERRORS as exc:
+        raise s3_failure(exc, "check the fan-out's targets") from None
     return remove_keys(s3, bucket, created)
 
 
 def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Settings,
             services: Services) -> dict[str, Any]:
-    identity = state.get("job") or {}
+    """Remove everything the fan-out wrote; with ``error`` (the Catch's), also record the job failed.
+    ``error=None`` only cleans up (the hand-off to one function: the job is not failing)."""
+    identity = _identity(state.get("job") or {})
     summary: dict[str, Any] = {"abandoned": True, "removed": 0, "aborted": 0}
-    failure = failure_from(error)
-    summary["error"] = {"code": failure.code, "message": failure.message}
-    if identity.get("bucket") and state.get("staging"):
+    failure = failure_from(error) if error is not None else None
+    if failure is not None:
+        summary["error"] = {"code": failure.code, "message": failure.message}
+    if identity.get("bucket") and identity.get("key"):
         s3, bucket = services.s3, identity["bucket"]
-        cleared = clear_staging(s3, bucket, state["staging"])
-        targets = _targets(state)
+        # Named by the job alone: found even when the plan failed after storing the job there.
+        staging = state.get("staging") or staging_prefix(identity["occurrenceId"], identity.get("taskId", ""),
+                                                         bucket, identity["key"])
+        cleared = clear_staging(s3, bucket, staging)
+        targets = _targets(state, identity)
         since = float(state.get("startedAt") or 0)
-        aborted = sum(abort_uploads(s3, bucket, target, keys={target}, since=since - CLOCK_SLACK_S)
-                      for target in targets)
+        aborted = abort_uploads(s3, bucket, commonprefix(targets), keys=set(targets),
+                                since=since - CLOCK_SLACK_S)
         removed = _remove_created(s3, bucket, targets, since) if since else 0
         summary.update(removed=cleared["removed"] + removed, aborted=cleared["aborted"] + aborted)
     store = services.job_store(settings)
-    if store and identity.get("occurrenceId"):
+    if failure is not None and store and identity.get("occurrenceId"):
         try:
             store.failed(_identity_job(identity), failure)
         except JobStoreError as exc:
             logger.error("the fan-out's failure could not be recorded", extra={"error": exc.message})
             raise
-    logger.error("fan-out abandoned", extra=summary)
+    if failure is not None:
+        logger.error("fan-out abandoned", extra=summary)
+    else:
+        logger.info("fan-out's staging cleared for a one-function landing", extra=summary)
     return summary

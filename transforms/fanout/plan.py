@@ -31,7 +31,10 @@ from transforms.sources.http import HttpSource, set_read_timeout
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
-MAX_RANGES = 10_000  # S3's part limit: the assembled object takes at least one part per range
+# At most this many ranges (larger files get larger ranges): every Step Functions state, the Map's input
+# included, is capped at 256 KiB, and 2,000 items of ~60 bytes is ~120 KB. (S3's 10,000 parts are far.)
+# A 5 TiB file then has ranges of ~2.6 GiB: about a minute of the slowest format in one range function.
+MAX_RANGES = 2_000
 DEFAULT_RANGE_BYTES = 1024 * MIB
 DEFAULT_MIN_BYTES = 20480 * MIB
 
@@ -109,7 +112,7 @@ def plan(job: Job, settings: Settings, services: Services,
     put_json(services.s3, job.bucket, job_object(staging), stored, encryption(settings))
     store = services.job_store(settings)
     if store:
-        store.running(job, "async")
+        store.running(job, "fanout")
     logger.info("fanning out", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                       "key": job.key, "format": fmt.name, "bytes": size,
                                       "ranges": len(ranges), "range_bytes": per})

@@ -165,3 +165,19 @@ def test_columnar_formats_land_the_same_rows_in_order(stack: Stack, audience: by
         single = duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'one' / '00000.parquet'}')").fetchall()
         assert by_duckdb == single
     assert_nothing_staged(stack)
+
+
+def test_range_objects_of_5_mib_and_more_are_copied_inside_s3(stack: Stack) -> None:
+    """Ranges of 6 MiB: every part of the assembled object is an UploadPartCopy, nothing read back."""
+    data = straddling_audience(ranges=3, range_bytes=6 * MIB)
+    data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
+    settings = dataclasses.replace(settings_for(stack), fanout_range_bytes=6 * MIB)
+    services = services_for(settings)
+    fan = parse_job(webhook_payload(data_url, metadata_url, "fan/audience.csv"), settings)
+    one = parse_job(webhook_payload(data_url, metadata_url, "one/audience.csv"), settings)
+    fanned = run_in_process(fan, settings, services)
+    run(one, settings, services.s3, services.http)
+    assert stack.landed("fan/audience.csv") == stack.landed("one/audience.csv")
+    assert fanned["fanout"]["ranges"] == 3 and fanned["fanout"]["bytesCarried"] == 0
+    assert fanned["checksum"]["value"] == crc32_of(stack.landed("fan/audience.csv"))
+    assert_nothing_staged(stack)
