@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
+from backports import zstd
 
 from devstack.localstack import webhook_payload
 from tests.support.helpers import JSON_LAYOUT, Stack
@@ -104,11 +105,11 @@ def crc32_of(data: bytes) -> str:
 
 
 DECOMPRESS = {"csv": lambda b: b, "csv.gz": gzip.decompress, "csv.bz2": bz2.decompress,
-              "jsonl": lambda b: b, "jsonl.gz": gzip.decompress}
+              "csv.zst": zstd.decompress, "jsonl": lambda b: b, "jsonl.gz": gzip.decompress}
 
 
-@pytest.mark.parametrize("name", ["audience.csv", "audience.csv.gz", "audience.csv.bz2", "audience.jsonl",
-                                  "audience.jsonl.gz"])
+@pytest.mark.parametrize("name", ["audience.csv", "audience.csv.gz", "audience.csv.bz2", "audience.csv.zst",
+                                  "audience.jsonl", "audience.jsonl.gz"])
 def test_one_object_formats_land_the_same_bytes(stack: Stack, audience: bytes, name: str) -> None:
     single, fanned, _ = land_both(stack, audience, name)
     fmt = single["format"]
@@ -122,7 +123,7 @@ def test_one_object_formats_land_the_same_bytes(stack: Stack, audience: bytes, n
     assert fanned["bytesWritten"] == len(fan)
     if fmt.startswith("jsonl"):
         assert fanned["fanout"]["redone"] > 0  # some boundaries fell inside quotes: those ranges were redone
-    if fmt.endswith(("gz", "bz2")):
+    if fmt.endswith(("gz", "bz2", "zst")):
         assert fanned["fanout"]["bytesCarried"] > 0  # ranges compressed below 5 MiB: carried, exactly
     assert_nothing_staged(stack)
     assert sorted(stack.target_keys()) == sorted([f"one/{name}", f"fan/{name}"])
