@@ -20,7 +20,7 @@ from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.fanout.cleanup import abort_uploads, clear_staging, remove_keys
 from transforms.fanout.finalize import COLUMNAR_OBJECTS
-from transforms.fanout.naming import part_object, staging_prefix
+from transforms.fanout.naming import OWNER_METADATA, owner_tag, part_object, staging_prefix
 from transforms.formats.registry import format_named
 from transforms.jobs.services import Services
 from transforms.settings import Settings
@@ -96,17 +96,23 @@ def _targets(state: dict[str, Any], identity: dict[str, Any]) -> list[str]:
     return [identity["key"]]
 
 
-def _remove_created(s3: Any, bucket: str, targets: list[str], since: float) -> int:
-    """Delete the targets written since ``since`` (this execution's), in one listing of their folder."""
-    wanted, created = set(targets), []
+def _remove_created(s3: Any, bucket: str, targets: list[str], since: float, owner: str) -> int:
+    """Delete the targets this fan-out wrote: written since ``since`` and tagged with its ``owner``
+    (another writer's object at the key, such as one that made an ``overwrite=false`` finalize fail,
+    is left alone)."""
+    wanted, recent, ours = set(targets), [], []
     try:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=commonprefix(targets))
         for page in pages:
-            created += [item["Key"] for item in page.get("Contents", []) if item["Key"] in wanted
-                        and item["LastModified"].timestamp() >= since - CLOCK_SLACK_S]
+            recent += [item["Key"] for item in page.get("Contents", []) if item["Key"] in wanted
+                       and item["LastModified"].timestamp() >= since - CLOCK_SLACK_S]
+        for key in recent:
+            metadata = s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
+            if metadata.get(OWNER_METADATA) == owner:
+                ours.append(key)
     except SDK_ERRORS as exc:
         raise s3_failure(exc, "check the fan-out's targets") from None
-    return remove_keys(s3, bucket, created)
+    return remove_keys(s3, bucket, ours)
 
 
 def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Settings,
@@ -128,7 +134,7 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
         since = float(state.get("startedAt") or 0)
         aborted = abort_uploads(s3, bucket, commonprefix(targets), keys=set(targets),
                                 since=since - CLOCK_SLACK_S)
-        removed = _remove_created(s3, bucket, targets, since) if since else 0
+        removed = _remove_created(s3, bucket, targets, since, owner_tag(staging)) if since else 0
         summary.update(removed=cleared["removed"] + removed, aborted=cleared["aborted"] + aborted)
     store = services.job_store(settings)
     if failure is not None and store and identity.get("occurrenceId"):

@@ -27,7 +27,14 @@ from transforms.fanout.assemble import Assembled, Piece, assemble
 from transforms.fanout.checks import resolve
 from transforms.fanout.cleanup import clear_staging, remove_keys
 from transforms.fanout.errors import RangesIncomplete
-from transforms.fanout.naming import is_part_of, part_object, range_object, split_extension
+from transforms.fanout.naming import (
+    OWNER_METADATA,
+    is_part_of,
+    owner_tag,
+    part_object,
+    range_object,
+    split_extension,
+)
 from transforms.fanout.range_landing import load_job
 from transforms.formats.registry import Format, format_named
 from transforms.jobs.pipeline import (
@@ -73,7 +80,8 @@ def finalize(state: dict[str, Any], settings: Settings, services: Services) -> d
     schema = build_schema(layout, job.column_types)
     fmt = format_named(state["format"])
     manifests = resolution.manifests
-    extra = {"ContentType": fmt.content_type, **encryption(settings)}
+    extra = {"ContentType": fmt.content_type, "Metadata": {OWNER_METADATA: owner_tag(state["staging"])},
+             **encryption(settings)}
     pieces = _pieces(state, manifests)
     try:
         if fmt.name in COLUMNAR_OBJECTS:

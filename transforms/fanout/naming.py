@@ -29,6 +29,15 @@ def staging_prefix(occurrence_id: str, task_id: str, bucket: str, key: str) -> s
     return f"{folder}/{STAGING_PREFIX}{token}/" if folder else f"{STAGING_PREFIX}{token}/"
 
 
+OWNER_METADATA = "ci360-fanout"  # x-amz-meta-ci360-fanout on every landed object: which fan-out wrote it
+
+
+def owner_tag(staging: str) -> str:
+    """What a fan-out writes into its landed objects' metadata, so that an abandon removes only its own
+    objects (never one that another writer put at the key meanwhile)."""
+    return staging.rstrip("/").rsplit("/", 1)[-1]
+
+
 def range_object(staging: str, index: int) -> str:
     return f"{staging}range-{index:0{INDEX_DIGITS}d}.part"
 

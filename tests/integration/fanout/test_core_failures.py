@@ -257,3 +257,66 @@ def test_check_ranges_asks_for_redo_only_of_wrongly_speculated_ranges(stack: Sta
     one = parse_job(webhook_payload(job.data_url, job.metadata_url, "one/audience.jsonl"), settings)
     run(one, settings, services.s3, services.http)
     assert stack.landed("fan/audience.jsonl") == stack.landed("one/audience.jsonl")
+
+
+def test_a_key_taken_before_the_finalizer_with_overwrite_false_is_a_conflict_and_stays(stack: Stack) -> None:
+    job, settings, services, _ = setup(stack, audience(), "fan/audience.csv", overwrite="false")
+    state = plan(job, settings, services)
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    stack.s3.put_object(Bucket=stack.target, Key="fan/audience.csv", Body=b"another writer's")
+    with pytest.raises(ConflictError) as conflict:
+        finalize(state, settings, services)
+    abandon(state, catch(conflict.value), settings, services)
+    assert stack.target_keys() == ["fan/audience.csv"]  # not ours: left alone
+    assert stack.landed("fan/audience.csv") == b"another writer's"
+    assert stack.pending_uploads() == []
+
+
+@pytest.mark.parametrize("name", ["audience.csv", "audience.orc"])
+def test_abandon_after_a_finalizer_died_past_its_writes_removes_them(stack: Stack, name: str) -> None:
+    job, settings, services, _ = setup(stack, audience(), f"fan/{name}")
+    state = plan(job, settings, services)
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    while (redo := check_ranges(state, settings, services)["redo"]):
+        for item in redo:
+            land_range(state, item, settings, services)
+    finalize(state, settings, services)  # then, say, the function timed out before Step Functions heard
+    assert stack.target_keys()
+    abandon(state, {"Error": "States.Timeout", "Cause": ""}, settings, services)
+    nothing_left(stack)
+
+
+def test_a_retried_finalizer_answers_with_the_recorded_landing(async_stack: AsyncStack) -> None:
+    stack = async_stack.stack
+    job, settings, services, _ = setup(stack, audience(), "fan/audience.jsonl.gz",
+                                       {"jobs_table": async_stack.jobs_table})
+    state = plan(job, settings, services)
+    assert services.job_store(settings).get(job.occurrence_id)["mode"] == "fanout"
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    while (redo := check_ranges(state, settings, services)["redo"]):
+        for item in redo:
+            land_range(state, item, settings, services)
+    first = finalize(state, settings, services)
+    landed = stack.landed("fan/audience.jsonl.gz")
+    assert finalize(state, settings, services) == first  # the staging folder is gone: the record answers
+    assert stack.landed("fan/audience.jsonl.gz") == landed
+    record = services.job_store(settings).get(job.occurrence_id)
+    assert record["status"] == "succeeded" and record["result"] == first
+    assert stack.target_keys() == ["fan/audience.jsonl.gz"]
+
+
+def test_glue_registers_the_folder_that_holds_every_part(stack: Stack, glue_database: str) -> None:
+    job, settings, services, _ = setup(stack, audience(), "ci360/audience/dt=2026-12-07/audience.parquet",
+                                       {"glue_database": glue_database})
+    glue = boto3.client("glue")
+    result = run_in_process(job, settings, dataclasses.replace(services, glue=glue))
+    assert result["glue"]["registered"] is True
+    table = glue.get_table(DatabaseName=glue_database, Name=result["glue"]["table"])["Table"]
+    location = table["StorageDescriptor"]["Location"]
+    assert location == f"s3://{stack.target}/ci360/audience/"
+    parts = [item["key"] for item in result["objects"]]
+    assert len(parts) == 9 and all(key.startswith("ci360/audience/dt=2026-12-07/audience-") for key in parts)
+    assert sorted(stack.target_keys()) == sorted(parts)
