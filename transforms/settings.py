@@ -207,8 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
             scale=MIB),
     # 1 GiB: ~20 s of one range function at the slowest format (~44x inside its limit), its output at
     # most ~2.7 GB (.jsonl grows ~2.5x: one part copy is at most 5 GiB), 1,024 ranges for 1 TiB.
-    Setting("fanout_range_mb", "1024", "Bytes of the data file each range function lands (at least 5: "
-            "a range's output is a part of the assembled object).", integer(5),
+    Setting("fanout_range_mb", "1024", "Bytes of the data file each range function lands.", integer(1),
             attribute="fanout_range_bytes", unit="MiB", scale=MIB),
     Setting("fanout_state_machine", "", "The fan-out state machine's ARN.", attribute="fanout_state_machine",
             where="stack"),
