@@ -19,8 +19,7 @@ from transforms.aws import SDK_ERRORS
 from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.fanout.cleanup import abort_uploads, clear_staging, remove_keys
-from transforms.fanout.finalize import COLUMNAR_OBJECTS
-from transforms.fanout.naming import OWNER_METADATA, owner_tag, part_object, staging_prefix
+from transforms.fanout.naming import COLUMNAR_OBJECTS, OWNER_METADATA, owner_tag, part_object, staging_prefix
 from transforms.formats.registry import format_named
 from transforms.jobs.services import Services
 from transforms.settings import Settings
@@ -121,6 +120,9 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
     ``error=None`` only cleans up (the hand-off to one function: the job is not failing)."""
     identity = _identity(state.get("job") or {})
     summary: dict[str, Any] = {"abandoned": True, "removed": 0, "aborted": 0}
+    store = services.job_store(settings)
+    record = store.get(identity["occurrenceId"]) if store and identity.get("occurrenceId") else None
+    landed = bool(record and record.get("status") == "succeeded")  # then its objects are the landing's
     failure = failure_from(error) if error is not None else None
     if failure is not None:
         summary["error"] = {"code": failure.code, "message": failure.message}
@@ -134,9 +136,10 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
         since = float(state.get("startedAt") or 0)
         aborted = abort_uploads(s3, bucket, commonprefix(targets), keys=set(targets),
                                 since=since - CLOCK_SLACK_S)
-        removed = _remove_created(s3, bucket, targets, since, owner_tag(staging)) if since else 0
+        removed = 0
+        if since and not landed:
+            removed = _remove_created(s3, bucket, targets, since, owner_tag(staging))
         summary.update(removed=cleared["removed"] + removed, aborted=cleared["aborted"] + aborted)
-    store = services.job_store(settings)
     if failure is not None and store and identity.get("occurrenceId"):
         try:
             store.failed(_identity_job(identity), failure)

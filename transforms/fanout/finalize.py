@@ -28,6 +28,7 @@ from transforms.fanout.checks import resolve
 from transforms.fanout.cleanup import clear_staging, remove_keys
 from transforms.fanout.errors import RangesIncomplete
 from transforms.fanout.naming import (
+    COLUMNAR_OBJECTS,
     OWNER_METADATA,
     is_part_of,
     owner_tag,
@@ -52,7 +53,6 @@ from transforms.sinks.s3 import s3_failure
 
 logger = Logger(service=SERVICE_NAME, child=True)
 
-COLUMNAR_OBJECTS = ("parquet", "orc")  # one object per range; every other format: one object
 ASSEMBLERS = 4  # Parquet/ORC objects composed at once
 
 

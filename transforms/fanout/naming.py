@@ -20,6 +20,7 @@ import posixpath
 from transforms.formats.registry import Format
 
 STAGING_PREFIX = "_ci360-fanout-"
+COLUMNAR_OBJECTS = ("parquet", "orc")  # one object per range; every other format: one object at the key
 INDEX_DIGITS = 5  # up to 99,999 ranges (the plan keeps them at or under 10,000)
 
 

@@ -15,10 +15,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
+from transforms.aws import SDK_ERRORS
 from transforms.ci360.layout import parse_layout
 from transforms.ci360.payload import Job
+from transforms.errors import ConflictError
 from transforms.fanout.manifests import put_json
-from transforms.fanout.naming import job_object, staging_prefix
+from transforms.fanout.naming import COLUMNAR_OBJECTS, is_part_of, job_object, split_extension, staging_prefix
 from transforms.formats.registry import format_for_key
 from transforms.jobs.dispatch import job_message
 from transforms.jobs.pipeline import encryption, refuse_existing
@@ -27,6 +29,7 @@ from transforms.progress import Deadline
 from transforms.redact import redact_url
 from transforms.schema.columns import build_schema
 from transforms.settings import MIB, Settings
+from transforms.sinks.s3 import s3_failure
 from transforms.sources.http import HttpSource, set_read_timeout
 
 logger = Logger(service=SERVICE_NAME, child=True)
@@ -85,11 +88,31 @@ def job_identity(job: Job) -> dict[str, Any]:
             "tenant": job.tenant, "bucket": job.bucket, "key": job.key, "overwrite": job.overwrite}
 
 
+def _refuse_earlier_parts(s3: Any, job: Job) -> None:
+    """overwrite=false, Parquet/ORC: an earlier fan-out's files for the key count as the key existing
+    (whatever their number: the conditional writes catch only the same names)."""
+    fmt = format_for_key(job.key)
+    if job.overwrite or fmt.name not in COLUMNAR_OBJECTS:
+        return
+    stem, _ = split_extension(job.key, fmt)
+    try:
+        listed = s3.list_objects_v2(Bucket=job.bucket, Prefix=stem, MaxKeys=1000).get("Contents", [])
+    except SDK_ERRORS as exc:
+        logger.warning("could not list the key's folder; the conditional writes will decide",
+                       extra={"error": s3_failure(exc, "list the key's folder").message})
+        return
+    if any(is_part_of(item["Key"], job.key, fmt) for item in listed):
+        raise ConflictError(f"s3://{job.bucket}/{job.key} already exists (as a fan-out's files) and "
+                            "overwrite is false", [{"field": "sendParameters.overwrite", "bucket": job.bucket,
+                                          "key": job.key}])
+
+
 def plan(job: Job, settings: Settings, services: Services,
          deadline: Deadline | None = None) -> dict[str, Any]:
     """The execution's state (see FANOUT.md), or ``{"fanout": False, "reason": ...}`` for one function."""
     started = time.time()
     refuse_existing(services.s3, job)
+    _refuse_earlier_parts(services.s3, job)
     raw = services.http.fetch(job.metadata_url, "metadata", settings.metadata_max_bytes, deadline=deadline)
     layout = parse_layout(raw, settings.max_columns)
     build_schema(layout, job.column_types)  # an override naming no column: 422 now, not in every range
