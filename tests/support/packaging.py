@@ -58,6 +58,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "alarm_topic_arn": "arn:aws:sns:us-east-1:111122223333:ci360-alerts",
         "worker_max_concurrency": "12",
         "allowed_source_ips": "203.0.113.0/24,198.51.100.7/32",
+        "fanout_max_concurrency": "40",
     },
     # The stack's own bucket with SSE-S3.
     "bucket": {"create_bucket": "true"},
