@@ -20,6 +20,7 @@ from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.fanout.cleanup import abort_uploads, clear_staging, remove_keys
 from transforms.fanout.naming import COLUMNAR_OBJECTS, OWNER_METADATA, owner_tag, part_object, staging_prefix
+from transforms.fanout.stored_job import read_stored
 from transforms.formats.registry import format_named
 from transforms.jobs.services import Services
 from transforms.settings import Settings
@@ -123,6 +124,7 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
     store = services.job_store(settings)
     record = store.get(identity["occurrenceId"]) if store and identity.get("occurrenceId") else None
     landed = bool(record and record.get("status") == "succeeded")  # then its objects are the landing's
+    stored_job: Job | None = None
     failure = failure_from(error) if error is not None else None
     if failure is not None:
         summary["error"] = {"code": failure.code, "message": failure.message}
@@ -131,6 +133,8 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
         # Named by the job alone: found even when the plan failed after storing the job there.
         staging = state.get("staging") or staging_prefix(identity["occurrenceId"], identity.get("taskId", ""),
                                                          bucket, identity["key"])
+        found = read_stored(s3, bucket, staging)  # the whole job, for its record, before it is cleared
+        stored_job = found[0] if found else None
         cleared = clear_staging(s3, bucket, staging)
         targets = _targets(state, identity)
         since = float(state.get("startedAt") or 0)
@@ -142,7 +146,7 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
         summary.update(removed=cleared["removed"] + removed, aborted=cleared["aborted"] + aborted)
     if failure is not None and store and identity.get("occurrenceId"):
         try:
-            store.failed(_identity_job(identity), failure)
+            store.failed(stored_job or _identity_job(identity), failure)
         except JobStoreError as exc:
             logger.error("the fan-out's failure could not be recorded", extra={"error": exc.message})
             raise

@@ -7,7 +7,6 @@ staging folder; the state the state machine carries holds neither.
 
 from __future__ import annotations
 
-import base64
 import math
 import time
 from typing import Any
@@ -19,11 +18,10 @@ from transforms.aws import SDK_ERRORS
 from transforms.ci360.layout import parse_layout
 from transforms.ci360.payload import Job
 from transforms.errors import ConflictError
-from transforms.fanout.manifests import put_json
-from transforms.fanout.naming import COLUMNAR_OBJECTS, is_part_of, job_object, split_extension, staging_prefix
+from transforms.fanout.naming import COLUMNAR_OBJECTS, is_part_of, split_extension, staging_prefix
+from transforms.fanout.stored_job import identifiers, read_job, store_job
 from transforms.formats.registry import format_for_key
-from transforms.jobs.dispatch import job_message
-from transforms.jobs.pipeline import encryption, refuse_existing
+from transforms.jobs.pipeline import refuse_existing
 from transforms.jobs.services import Services
 from transforms.progress import Deadline
 from transforms.redact import redact_url
@@ -82,12 +80,6 @@ def list_ranges(size: int, wanted: int) -> tuple[list[dict[str, int]], int]:
     return [{"index": i, "start": i * per, "end": min(size, (i + 1) * per)} for i in range(count)], per
 
 
-def job_identity(job: Job) -> dict[str, Any]:
-    """The job as the state carries it: enough to name it and record its outcome, no presigned URL."""
-    return {"occurrenceId": job.occurrence_id, "taskId": job.task_id, "taskName": job.task_name,
-            "tenant": job.tenant, "bucket": job.bucket, "key": job.key, "overwrite": job.overwrite}
-
-
 def _refuse_earlier_parts(s3: Any, job: Job) -> None:
     """overwrite=false, Parquet/ORC: an earlier fan-out's files for the key count as the key existing
     (whatever their number: the conditional writes catch only the same names)."""
@@ -107,10 +99,15 @@ def _refuse_earlier_parts(s3: Any, job: Job) -> None:
                                           "key": job.key}])
 
 
-def plan(job: Job, settings: Settings, services: Services,
+def plan(job: Job | dict[str, Any], settings: Settings, services: Services,
          deadline: Deadline | None = None) -> dict[str, Any]:
-    """The execution's state (see FANOUT.md), or ``{"fanout": False, "reason": ...}`` for one function."""
+    """The execution's state (see FANOUT.md), or ``{"fanout": False, "reason": ...}`` for one function.
+
+    ``job``: the Job, or the execution's input (``stored_job.identifiers``: the job itself is read from
+    the staging folder, where the dispatcher stored it)."""
     started = time.time()
+    if not isinstance(job, Job):
+        job = read_job(services.s3, job)
     refuse_existing(services.s3, job)
     _refuse_earlier_parts(services.s3, job)
     raw = services.http.fetch(job.metadata_url, "metadata", settings.metadata_max_bytes, deadline=deadline)
@@ -129,16 +126,15 @@ def plan(job: Job, settings: Settings, services: Services,
         reason = f"the data file ({size} bytes) fits in one range of {per} bytes"
     if reason:
         logger.info("landing in one function", extra={"reason": reason, "key": job.key})
-        return {"fanout": False, "reason": reason, "job": job_identity(job)}
+        return {"fanout": False, "reason": reason, "job": identifiers(job)}
     staging = staging_prefix(job.occurrence_id, job.task_id, job.bucket, job.key)
-    stored = {"message": job_message(job), "layout": base64.b64encode(raw).decode("ascii")}
-    put_json(services.s3, job.bucket, job_object(staging), stored, encryption(settings))
+    store_job(services.s3, job, settings, layout=raw)
     store = services.job_store(settings)
     if store:
         store.running(job, "fanout")
     logger.info("fanning out", extra={"data_url": redact_url(job.data_url), "bucket": job.bucket,
                                       "key": job.key, "format": fmt.name, "bytes": size,
                                       "ranges": len(ranges), "range_bytes": per})
-    return {"fanout": True, "job": job_identity(job), "format": fmt.name,
+    return {"fanout": True, "job": identifiers(job), "format": fmt.name,
             "source": {"size": size, "etag": etag}, "staging": staging, "rangeBytes": per,
             "rangeCount": len(ranges), "ranges": ranges, "startedAt": started}

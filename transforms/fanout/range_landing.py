@@ -14,7 +14,6 @@ object is written before its manifest, so a manifest always describes a complete
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -29,9 +28,10 @@ from transforms.ci360.layout import parse_layout
 from transforms.errors import BadValueError, UnprocessableError
 from transforms.fanout.boundaries import RangeCounts
 from transforms.fanout.errors import RangesIncomplete
-from transforms.fanout.manifests import get_json, put_json
-from transforms.fanout.naming import job_object, range_manifest, range_object
+from transforms.fanout.manifests import put_json
+from transforms.fanout.naming import range_manifest, range_object
 from transforms.fanout.region import RangeRecords
+from transforms.fanout.stored_job import read_stored
 from transforms.fanout.window import changed_source, open_window
 from transforms.formats.registry import (
     Format,
@@ -43,7 +43,6 @@ from transforms.formats.registry import (
     format_for_key,
     gzipped,
 )
-from transforms.jobs.dispatch import job_from_message
 from transforms.jobs.pipeline import encryption
 from transforms.jobs.services import Services
 from transforms.memory import return_free_pages
@@ -74,10 +73,11 @@ def _log_progress(snapshot: Snapshot) -> None:
 
 
 def load_job(s3: Any, state: dict[str, Any]) -> tuple[Any, bytes]:
-    stored = get_json(s3, state["job"]["bucket"], job_object(state["staging"]))
-    if stored is None:
-        raise RangesIncomplete("the fan-out's job record is missing from its staging folder (abandoned?)")
-    return job_from_message(stored["message"]), base64.b64decode(stored["layout"])
+    """The job and the layout the plan stored (the state carries neither)."""
+    found = read_stored(s3, state["job"]["bucket"], state["staging"])
+    if found is None or found[1] is None:
+        raise RangesIncomplete("the fan-out's job is missing from its staging folder (abandoned?)")
+    return found  # type: ignore[return-value]
 
 
 def _passthrough(counts: RangeCounts, header: bytes | None) -> WriteFunction:

@@ -320,3 +320,30 @@ def test_glue_registers_the_folder_that_holds_every_part(stack: Stack, glue_data
     parts = [item["key"] for item in result["objects"]]
     assert len(parts) == 9 and all(key.startswith("ci360/audience/dt=2026-12-07/audience-") for key in parts)
     assert sorted(stack.target_keys()) == sorted(parts)
+
+
+def test_the_job_travels_by_the_staging_folder_and_no_state_holds_a_presigned_url(stack: Stack) -> None:
+    """The dispatcher stores the job; the execution carries identifiers; no step's input or output (what
+    Step Functions keeps in its history) holds a credential."""
+    import json
+
+    from transforms.fanout.stored_job import store_job
+
+    job, settings, services, _ = setup(stack, audience(), "fan/audience.jsonl")
+    execution_input = store_job(services.s3, job, settings)
+    seen = [execution_input]
+    state = plan(execution_input, settings, services)
+    seen.append(state)
+    items = list(state["ranges"])
+    while items:
+        seen += [land_range(state, item, settings, services) for item in items]
+        checked = check_ranges(state, settings, services)
+        seen.append(checked)
+        items = checked["redo"]
+    seen.append(finalize(state, settings, services))
+    text = json.dumps(seen)
+    secrets = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", job.data_url, job.metadata_url)
+    for secret in secrets:
+        assert secret not in text
+    assert seen[-1]["rows"] == audience().count(b"\n") // 2
+    assert stack.target_keys() == ["fan/audience.jsonl"]
