@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: demo test unit lint lint-tools bench bench-moto install node clean
+.PHONY: demo fanout test unit lint lint-tools bench bench-moto install node clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ node: node_modules/.package-lock.json
 
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
+
+# Fan-out, locally (README): a "large" audience through the packaged state machine (aws-local-stepfunctions),
+# each Task state running our handler in a local Python process, against moto.
+fanout: install node
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/fanout_local.py
 
 # The suite runs cfn-lint and checkov on the packaged templates (tests/integration/package/test_template.py),
 # once each.

@@ -5,6 +5,7 @@
 // local stack's endpoint, settings and table names).
 //
 //   node scripts/fanout-local.mjs validate --template .serverless/cloudformation-template-update-stack.json
+//   node scripts/fanout-local.mjs definition --template T      (the resolved ASL, as Step Functions gets it)
 //   node scripts/fanout-local.mjs run --template T [--input FILE|-] [--param Name=Value]... [--events FILE]
 //        [--logs FILE] [--python .venv/bin/python] [--retry-pause-ms N]
 //
@@ -61,8 +62,8 @@ function parseArgs(argv) {
       options[flag.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = value;
     }
   }
-  if (!['validate', 'run'].includes(command) || !options.template) {
-    throw new Error('usage: fanout-local.mjs validate|run --template TEMPLATE.json [options]');
+  if (!['validate', 'definition', 'run'].includes(command) || !options.template) {
+    throw new Error('usage: fanout-local.mjs validate|definition|run --template TEMPLATE.json [options]');
   }
   return options;
 }
@@ -274,6 +275,10 @@ async function main() {
   if (!validation.isValid) {
     process.stderr.write(`${machineName}: the definition is not valid ASL:\n${validation.errorsText('\n')}\n`);
     process.exit(2);
+  }
+  if (options.command === 'definition') {
+    process.stdout.write(`${JSON.stringify(definition, null, 1)}\n`);
+    return;
   }
   if (options.command === 'validate') {
     process.stdout.write(`${JSON.stringify({ stateMachine: machineName, valid: true,

@@ -296,7 +296,9 @@ def test_worker_queue_dead_letters_and_alarm(default: Stack, everything: Stack) 
     dlq = default.resources["JobsDeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
-    (alarm,) = default.of_type("AWS::CloudWatch::Alarm").values()
+    # One alarm per way a job fails for good: this one, and the fan-out's (test_fanout_template.py).
+    assert set(default.of_type("AWS::CloudWatch::Alarm")) == {"JobsDeadLetterAlarm", "FanoutFailedAlarm"}
+    alarm = default.resources["JobsDeadLetterAlarm"]
     props = alarm["Properties"]
     assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert props["Dimensions"] == [{"Name": "QueueName",
