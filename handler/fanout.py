@@ -25,8 +25,8 @@ from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
 from transforms import fanout
 from transforms.aws import translated
-from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError
+from transforms.fanout.stored_job import read_job
 from transforms.jobs.dispatch import job_message, queue_error
 from transforms.progress import Deadline
 from transforms.settings import Settings
@@ -74,15 +74,11 @@ def _step(name: str, event: dict[str, Any], context: Any,
                                                        "logs"))) from None
 
 
-def _job(fields: dict[str, Any]) -> Job:
-    return Job(**fields)
-
-
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The execution's input (``{"job": ...}``, the queued job's message) -> the ranges to land."""
+    """The execution's input (``{"job": <identifiers>}``: the job itself is stored) -> the ranges to land."""
     def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
-        planned = fanout.plan(_job(event["job"]), settings, services(settings), deadline)
+        planned = fanout.plan(event["job"], settings, services(settings), deadline)
         if planned.get("fanout"):
             logger.info("fan-out planned", extra={"ranges": len(planned.get("ranges", [])),
                                                   "source_size": (planned.get("source") or {}).get("size")})
@@ -154,20 +150,20 @@ def failure_code(error: dict[str, Any]) -> str:
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handoff(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The job cannot fan out (the plan said so, or a range boundary could not be proven): clean up what
-    the ranges left, then queue the job for the worker, the one-function landing, which records it."""
+    """The job cannot fan out (the plan said so, or a range boundary could not be proven): queue the job
+    for the worker, the one-function landing, which records it; then clean up what the ranges left."""
     state = dict(event.get("state") or {})
     state.setdefault("job", event["job"])
     reason = state.get("reason") or (state.get("check") or {}).get("fallback") or "not said"
 
     def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
-        job, used = _job(event["job"]), services(settings)
-        if state.get("fanout"):  # ranges may have landed: nothing of them may stay
-            fanout.abandon(state, None, settings, used)
+        used = services(settings)
+        job = read_job(used.s3, event["job"])  # before the clean-up, which removes the stored job
         if used.sqs is None:
             raise ConnectorError("the fan-out cannot hand the job to one function: jobs_queue is not set")
         with translated(queue_error):
             used.sqs.send_message(QueueUrl=used.queue_url(settings.jobs_queue), MessageBody=job_message(job))
+        fanout.abandon(state, None, settings, used)  # what the ranges left, and the stored job
         logger.warning("the job was handed to one function (the worker)", extra={"reason": reason})
         return {"handedOff": True, "reason": reason, "occurrenceId": job.occurrence_id}
     return _step("handoff", event, context, work)

@@ -48,7 +48,7 @@ def job_from_message(body: str) -> Job:
 def fanout_enabled(settings: Settings, services: Services) -> bool:
     """A fan-out needs its state machine and a threshold (``fanout_min_mb=0`` turns it off)."""
     return bool(settings.fanout_min_bytes > 0 and settings.fanout_state_machine
-                and services.stepfunctions is not None)
+                and services.stepfunctions is not None and services.fanout_jobs is not None)
 
 
 def choose_mode(job: Job, settings: Settings, services: Services, deadline: Deadline | None = None) -> str:
@@ -94,27 +94,31 @@ def orchestration_error(failure: AwsFailure) -> OrchestrationError:
 
 
 def start_fanout(job: Job, settings: Settings, services: Services) -> str:
-    """Start the job's execution (its input: the queued job's message), unless it is running already.
+    """Store the job where the fan-out's steps read it, and start its execution with identifiers only
+    (Step Functions keeps an execution's input 90 days: no presigned URL goes there), unless it is running.
 
     ``ExecutionAlreadyExists`` under the attempt's name: a running execution is this very job's (an
     earlier delivery got this far; Step Functions answers so when the input differs, such as a key
     rendered with another ``{timestamp}``), and is not started again. A closed one is an attempt that
     ended before (the job record said failed, or expired): the next name is tried. Returns the name."""
     client, machine = services.stepfunctions, settings.fanout_state_machine
+    execution_input = json.dumps({"job": services.fanout_jobs.store(job, settings)})
     for attempt in range(1, MAX_ATTEMPTS + 1):
         name = execution_name(job, attempt)
         try:
-            client.start_execution(stateMachineArn=machine, name=name, input=job_message(job))
+            client.start_execution(stateMachineArn=machine, name=name, input=execution_input)
             return name
         except SDK_ERRORS as exc:
             failure = aws_failure(exc)
             if failure.code != "ExecutionAlreadyExists":
+                services.fanout_jobs.discard(job, settings)
                 raise orchestration_error(failure) from None
         arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
         with translated(orchestration_error):
             status = client.describe_execution(executionArn=arn)["status"]
         if status in ("RUNNING", "PENDING_REDRIVE"):
             return name
+    services.fanout_jobs.discard(job, settings)
     raise OrchestrationError(f"the fan-out was started {MAX_ATTEMPTS} times already; see its executions",
                              "ExecutionAlreadyExists")
 

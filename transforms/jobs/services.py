@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transforms.aws import AwsFailure, translated
 from transforms.errors import ConfigurationError, QueueError
@@ -11,7 +11,21 @@ from transforms.jobs.store import JobStore
 from transforms.settings import Settings
 from transforms.sources.http import HttpSource
 
+if TYPE_CHECKING:
+    from transforms.ci360.payload import Job
+
 _QUEUE_URLS: dict[str, str] = {}
+
+
+class FanoutJobs(Protocol):
+    """Where a fan-out's job waits for its steps (``transforms.fanout``, a room above this one): the
+    execution starts with identifiers only, never the job's presigned URLs (its history keeps them)."""
+
+    def store(self, job: Job, settings: Settings) -> dict[str, Any]:
+        """Store the job; return the execution's input."""
+
+    def discard(self, job: Job, settings: Settings) -> None:
+        """Remove the stored job (the execution could not be started)."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,7 @@ class Services:
     sqs: Any = None  # only when settings.jobs_queue is set
     dynamodb: Any = None  # only when a jobs or idempotency table is set
     stepfunctions: Any = None  # only when settings.fanout_state_machine is set
+    fanout_jobs: FanoutJobs | None = None  # with stepfunctions: where a fan-out's job is stored
 
     def queue_url(self, queue: str | None) -> str:
         """A queue named in the settings by URL, or by name (resolvable offline in serverless.yml, unlike a
