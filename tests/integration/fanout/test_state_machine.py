@@ -27,8 +27,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.localstack import webhook_payload
+from handler import worker
 from tests.support import packaging
-from tests.support.helpers import JSON_LAYOUT, ROOT, AsyncStack, api_gateway_event, get_job, invoke
+from tests.support.helpers import (
+    JSON_LAYOUT,
+    ROOT,
+    AsyncStack,
+    LambdaContext,
+    api_gateway_event,
+    get_job,
+    invoke,
+)
 from transforms.ci360.payload import parse_job
 from transforms.jobs.dispatch import execution_name
 from transforms.settings import Settings
@@ -41,6 +50,7 @@ MIB = 1024 * 1024
 # Every record has a quoted field with a line break and doubled quotes: a range's first LF is often
 # inside quotes, so speculated start states are wrong and the redo Map lands those ranges again.
 ROW = b'id-%07d,%d,"say ""hi""\nto %d, ok",2024-01-%02d\n'
+HEADER_ROW = b"identity_id,external_id,email,signup_date\n"  # JSON_LAYOUT's columns
 
 
 def audience(size: int) -> bytes:
@@ -226,3 +236,22 @@ def test_a_failed_execution_leaves_nothing_and_marks_the_job_failed(fanout: Asyn
     logs = (tmp_path / "functions.log").read_text()
     assert '"cause":"BAD_VALUE"' in logs.replace(" ", "")  # the Failures metric, by cause
     assert "X-Amz-Signature" not in logs
+
+
+def test_a_job_that_cannot_fan_out_is_handed_to_the_worker(fanout: AsyncStack, template: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan says why not (here: the file fits in one range of the steps' fanout_range_mb): HandOff
+    queues the job for the worker, which lands it in one function, and nothing of the fan-out stays."""
+    data = audience(2 * MIB)
+    payload, response = start(fanout, data, "handoff/audience.csv")
+    assert response.status == 202 and response.body["mode"] == "fanout"
+    (execution,) = executions(os.environ[ARN_SETTING])
+    monkeypatch.setenv("fanout_range_mb", "64")  # the steps' setting: one range holds the whole file
+    code, (output,), (run,) = run_state_machine(template, [execution["executionArn"]], tmp_path)
+    assert code == 0 and output["handedOff"] is True and "one range" in output["reason"], output
+    assert [i["state"] for i in run["invocations"]] == ["Plan", "HandOff"]
+    assert fanout.stack.target_keys() == []  # the stored job is gone; nothing landed yet
+    worker.handle(fanout.sqs_event(), LambdaContext())
+    assert fanout.stack.landed("handoff/audience.csv") == HEADER_ROW + data
+    assert fanout.stack.target_keys() == ["handoff/audience.csv"]
+    assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "succeeded"
