@@ -38,6 +38,7 @@ from tests.support.helpers import (
     get_job,
     invoke,
 )
+from tests.support.s3proxy import ChecksumProxy
 from transforms.ci360.payload import parse_job
 from transforms.jobs.dispatch import execution_name
 from transforms.settings import Settings
@@ -89,8 +90,11 @@ def executions(arn: str) -> list[dict[str, Any]]:
     return boto3.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
 
 
+Runs = tuple[int, list[dict[str, Any]], list[dict[str, Any]]]
+
+
 def run_state_machine(template: Path, execution_arns: list[str], tmp_path: Path,
-                      ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+                      env: dict[str, str] | None = None) -> Runs:
     """The executions' inputs as Step Functions recorded them, run at once by the packaged definition
     locally: the exit code, each execution's output (or {"Error", "Cause"}) and what happened in each."""
     sfn = boto3.client("stepfunctions")
@@ -100,7 +104,7 @@ def run_state_machine(template: Path, execution_arns: list[str], tmp_path: Path,
                "--param", "FanoutMaxConcurrency=2", "--events", str(events),
                "--logs", str(tmp_path / "functions.log"), "--retry-pause-ms", "50"]
     completed = subprocess.run(command, input=inputs, capture_output=True, text=True, timeout=600,
-                               env=dict(os.environ), cwd=ROOT)
+                               env={**os.environ, **(env or {})}, cwd=ROOT)
     assert completed.returncode in (0, 1), completed.stderr[-4000:]
     outputs = [json.loads(line) for line in completed.stdout.strip().splitlines()]
     return completed.returncode, outputs, json.loads(events.read_text())["executions"]
@@ -254,4 +258,30 @@ def test_a_job_that_cannot_fan_out_is_handed_to_the_worker(fanout: AsyncStack, t
     worker.handle(fanout.sqs_event(), LambdaContext())
     assert fanout.stack.landed("handoff/audience.csv") == HEADER_ROW + data
     assert fanout.stack.target_keys() == ["handoff/audience.csv"]
+    assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "succeeded"
+
+
+def test_a_range_throttled_past_the_sdk_retries_is_retried_by_the_state_machine_and_lands_once(
+        fanout: AsyncStack, template: Path, tmp_path: Path, moto_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 answers SlowDown to range 2's upload more times than the SDK retries: the range raises
+    CI360TransientError, the Map's Retry runs it again, and it lands once (its object key is the range's)."""
+    data = audience(4 * MIB + 1000)
+    expected = one_function(fanout, data, "one/throttled.csv", monkeypatch)
+    payload, response = start(fanout, data, "fan/throttled.csv")
+    assert response.status == 202
+    (execution,) = executions(os.environ[ARN_SETTING])
+    proxy = ChecksumProxy(moto_server.endpoint, "none", slow_down=r"^PUT .*range-00002\.part", slow_downs=3)
+    try:
+        code, (output,), (run,) = run_state_machine(template, [execution["executionArn"]], tmp_path,
+                                                    env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+    finally:
+        proxy.stop()
+    assert code == 0, output
+    assert len(proxy.slowed) == 3  # the SDK's three attempts, then the state machine's retry
+    tries = [i for i in run["invocations"] if i["state"] == "LandRange" and i["index"] == 2]
+    assert [(i["ok"], i["errorType"]) for i in tries] == [(False, "CI360TransientError"), (True, None)]
+    assert fanout.stack.landed("fan/throttled.csv") == expected
+    assert leftovers(fanout, {"one/throttled.csv", "fan/throttled.csv"}) == []
+    assert fanout.stack.pending_uploads() == []
     assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "succeeded"
