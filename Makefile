@@ -56,11 +56,13 @@ lint: install node lint-tools
 	$(PY) -m pytest -q tests/integration/package/test_template.py -k linters
 
 # Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
-# against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.
+# against other writers (bench/parquet.py), then the fan-out's range workers against one function
+# (bench/fanout.py). bench-moto: the older passthrough/gzip race on moto.
 bench: install
 	$(PY) -m bench.ranged
 	$(PY) -m bench.conversion
 	$(PY) -m bench.parquet
+	$(PY) -m bench.fanout
 
 bench-moto: install
 	$(PY) -m bench.run

@@ -134,8 +134,12 @@ EXTENSIONS = (".csv", ".csv.gz", ".jsonl", ".parquet")
 
 def test_fanned_out_landings_equal_one_function_landings(fanout: AsyncStack, template: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every format at once (one local run, sharing warm containers, as Lambda would)."""
-    data = audience(8 * MIB + 300_000)  # 9 ranges of 1 MiB
+    """Every format at once (one local run, sharing warm containers, as Lambda would). FANOUT_TEST_MIB
+    (default 8) scales the audience, still in 9 ranges: 1024 is the issue's 1 GiB (minutes, and moto holds
+    every object in memory)."""
+    mib = int(os.environ.get("FANOUT_TEST_MIB", "8"))
+    monkeypatch.setenv("fanout_range_mb", str(mib // 8))
+    data = audience(mib * MIB + 300_000)  # 9 ranges
     rows = data.count(b"\n") // 2
     expected = {ext: one_function(fanout, data, f"one/audience{ext}", monkeypatch) for ext in EXTENSIONS}
     payloads = {}
