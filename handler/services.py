@@ -53,4 +53,5 @@ def services(settings: Settings) -> Services:
         dynamodb=aws_client("dynamodb") if settings.jobs_table or settings.idempotency_table else None,
         stepfunctions=aws_client("stepfunctions") if settings.fanout_state_machine else None,
         fanout_jobs=StagedJobs(s3_client()) if settings.fanout_state_machine else None,
+        sts=aws_client("sts") if settings.fanout_state_machine else None,
     )

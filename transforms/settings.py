@@ -209,8 +209,8 @@ SETTINGS: tuple[Setting, ...] = (
     # most ~2.7 GB (.jsonl grows ~2.5x: one part copy is at most 5 GiB), 1,024 ranges for 1 TiB.
     Setting("fanout_range_mb", "1024", "Bytes of the data file each range function lands.", integer(1),
             attribute="fanout_range_bytes", unit="MiB", scale=MIB),
-    Setting("fanout_state_machine", "", "The fan-out state machine's ARN.", attribute="fanout_state_machine",
-            where="stack"),
+    Setting("fanout_state_machine", "", "The fan-out state machine: its name (made its ARN once) or ARN.",
+            attribute="fanout_state_machine", where="stack"),
     # Read by Powertools, not by our code.
     Setting("LOG_LEVEL", "INFO", "Powertools log level."),
     # Deploy time only: they shape the stack, the function never reads them.
@@ -265,7 +265,7 @@ class Settings:
     # Fan-out: files at least fanout_min_bytes (0: never) run as a Step Functions execution.
     fanout_min_bytes: int = 20480 * MIB
     fanout_range_bytes: int = 1024 * MIB  # bytes of the data file per range function
-    fanout_state_machine: str | None = None  # its ARN; None: no fan-out
+    fanout_state_machine: str | None = None  # its name or ARN; None: no fan-out
     local: bool = False  # run by `serverless invoke local` (IS_LOCAL; not a setting): see _resource
     # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's
     # size) and the metadata file's bytes; above either, the call is refused with 422.

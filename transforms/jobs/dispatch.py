@@ -101,7 +101,8 @@ def start_fanout(job: Job, settings: Settings, services: Services) -> str:
     earlier delivery got this far; Step Functions answers so when the input differs, such as a key
     rendered with another ``{timestamp}``), and is not started again. A closed one is an attempt that
     ended before (the job record said failed, or expired): the next name is tried. Returns the name."""
-    client, machine = services.stepfunctions, settings.fanout_state_machine
+    client = services.stepfunctions
+    machine = services.state_machine_arn(settings.fanout_state_machine)
     execution_input = json.dumps({"job": services.fanout_jobs.store(job, settings)})
     for attempt in range(1, MAX_ATTEMPTS + 1):
         name = execution_name(job, attempt)

@@ -121,3 +121,12 @@ def test_a_fanout_that_cannot_start_is_a_502_and_leaves_nothing(async_stack: Asy
     assert async_stack.stack.target_keys() == []  # the stored job (with its URLs) is gone
     record = get_job(payload["task"]["occurrenceId"])[1]
     assert record["status"] == "failed" and record["error"]["code"] == "STEP_FUNCTIONS_ERROR"
+
+
+def test_a_state_machine_named_by_name_as_deployed_is_found_by_its_arn(
+        async_stack: AsyncStack, machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serverless.yml gives the functions the name (it resolves offline); the ARN holds the account."""
+    monkeypatch.setenv(ARN_SETTING, machine.rsplit(":", 1)[1])
+    _, response = webhook(async_stack, BIG, "by-name.csv")
+    assert response.status == 202 and response.body["mode"] == "fanout", response.body
+    assert len(executions(machine)) == 1
