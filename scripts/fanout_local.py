@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -54,6 +56,23 @@ from scripts.demo import (  # noqa: E402
 RUNNER = ROOT / "scripts" / "fanout-local.mjs"
 MACHINE = "ci360-s3-connector-dev-fanout"  # serverless.yml: custom.names.fanout_state_machine
 TEMPLATE = "cloudformation-template-update-stack.json"
+RUNTIME_PYTHON = "runtime_python"  # the variable scripts/bytecode.js reads
+
+
+def runtime_python() -> str | None:
+    """A Python 3.12 that runs (scripts/bytecode.js compiles the artifact with it; a pyenv shim named
+    python3.12 on PATH may not run)."""
+    candidates = [os.environ.get(RUNTIME_PYTHON, ""), shutil.which("python3.12") or "",
+                  "/usr/bin/python3.12",
+                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]
+    for candidate in filter(None, candidates):
+        if not os.access(candidate, os.X_OK):
+            continue
+        probe = subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                               capture_output=True, check=False, timeout=30)
+        if probe.returncode == 0:
+            return candidate
+    return None
 
 
 def package(bucket: str) -> Path:
@@ -66,6 +85,9 @@ def package(bucket: str) -> Path:
            "SLS_TELEMETRY_DISABLED": "1"}
     for name in ("fanout_min_mb", "fanout_range_mb", "fanout_max_concurrency", "fanout_state_machine"):
         env.pop(name, None)
+    python = runtime_python()
+    if python:
+        env[RUNTIME_PYTHON] = python
     started = time.monotonic()
     completed = subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                                text=True, check=False)
