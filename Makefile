@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
-.PHONY: demo test unit lint lint-tools bench bench-moto install node clean
+.PHONY: demo fanout test unit lint lint-tools bench bench-moto install node clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ node: node_modules/.package-lock.json
 demo: install node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/demo.py
 
+# Fan-out, locally (README): a "large" audience through the packaged state machine (aws-local-stepfunctions),
+# each Task state running our handler in a local Python process, against moto.
+fanout: install node
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/fanout_local.py
+
 # The suite runs cfn-lint and checkov on the packaged templates (tests/integration/package/test_template.py),
 # once each.
 test: install node lint-tools
@@ -51,11 +56,13 @@ lint: install node lint-tools
 	$(PY) -m pytest -q tests/integration/package/test_template.py -k linters
 
 # Every format against SAS's connector from a paced, ranged source (bench/ranged.py), then CSV->Parquet
-# against other writers (bench/parquet.py). bench-moto: the older passthrough/gzip race on moto.
+# against other writers (bench/parquet.py), then the fan-out's range workers against one function
+# (bench/fanout.py). bench-moto: the older passthrough/gzip race on moto.
 bench: install
 	$(PY) -m bench.ranged
 	$(PY) -m bench.conversion
 	$(PY) -m bench.parquet
+	$(PY) -m bench.fanout
 
 bench-moto: install
 	$(PY) -m bench.run

@@ -2,8 +2,8 @@
 
 moto's server writes at about 60 MB/s and assembles a completed multipart object in memory, so against
 it a benchmark measures moto. This one answers CreateBucket, PutObject, CreateMultipartUpload,
-UploadPart, CompleteMultipartUpload, AbortMultipartUpload, HeadObject and DeleteObject over real HTTP
-(boto3 signs and sends exactly what it sends to S3); each part's body goes to a file of its own as it
+UploadPart, CompleteMultipartUpload, AbortMultipartUpload, HeadObject, GetObject and DeleteObject over real
+HTTP (boto3 signs and sends exactly what it sends to S3); each part's body goes to a file of its own as it
 arrives, and a completed object is the list of its parts, so completing costs nothing (S3's does not
 either). Signatures are not checked. The benchmark reads the objects back from ``--dir`` to verify them.
 
@@ -155,9 +155,29 @@ def make_handler(root: Path, cap: int = 0) -> type[BaseHTTPRequestHandler]:
             if parts is None:
                 self._reply(404)
                 return
+            size = sum(p.stat().st_size for p in parts)
             self.send_response(200)
-            self.send_header("Content-Length", str(sum(p.stat().st_size for p in parts)))
+            self.send_header("Content-Length", str(size))
+            self.send_header("ETag", f'"{size}-{len(parts)}"')
             self.end_headers()
+
+        def do_GET(self) -> None:  # noqa: N802
+            """GetObject, whole (the fan-out's steps read their small staged objects back)."""
+            bucket, key, _ = self._target()
+            parts = object_parts(root, bucket, key)
+            if parts is None:
+                self._reply(404, b"<Error><Code>NoSuchKey</Code></Error>",
+                            {"Content-Type": "application/xml"})
+                return
+            size = sum(p.stat().st_size for p in parts)
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.send_header("ETag", f'"{size}-{len(parts)}"')
+            self.end_headers()
+            for part in parts:
+                with open(part, "rb") as handle:
+                    while chunk := handle.read(COPY):
+                        self.wfile.write(chunk)
 
         def log_message(self, *args: Any) -> None:
             pass

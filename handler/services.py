@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from handler.runtime import aws_client, s3_client
-from transforms.aws import client
+from typing import Any
+
+from handler.runtime import aws_client, logger, s3_client
+from transforms.aws import SDK_ERRORS, client
+from transforms.ci360.payload import Job
 from transforms.jobs.services import Services
 from transforms.outcomes.report import Notifier
 from transforms.settings import Settings
@@ -30,6 +33,27 @@ def notifier(settings: Settings) -> Notifier:
     return _NOTIFIERS[key]
 
 
+class StagedJobs:
+    """The fan-out's stored job (transforms.fanout.stored_job), handed to the dispatcher, which sits below
+    it (pyproject.toml's layers); imported when a fan-out starts, not at every cold start."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def store(self, job: Job, settings: Settings) -> dict[str, Any]:
+        from transforms.fanout.stored_job import store_job
+
+        return store_job(self._s3, job, settings)
+
+    def discard(self, job: Job, settings: Settings) -> None:
+        from transforms.fanout.stored_job import identifiers
+
+        try:
+            self._s3.delete_object(Bucket=job.bucket, Key=identifiers(job)["jobObject"])
+        except SDK_ERRORS:
+            logger.exception("the stored job of a fan-out that did not start could not be removed")
+
+
 def services(settings: Settings) -> Services:
     """Only the clients this deployment's settings call for (each costs cold-start time)."""
     return Services(
@@ -39,4 +63,7 @@ def services(settings: Settings) -> Services:
         sqs=aws_client("sqs") if settings.jobs_queue else None,
         dynamodb=aws_client("dynamodb") if settings.jobs_table or settings.idempotency_table else None,
         notifier=notifier(settings),
+        stepfunctions=aws_client("stepfunctions") if settings.fanout_state_machine else None,
+        fanout_jobs=StagedJobs(s3_client()) if settings.fanout_state_machine else None,
+        sts=aws_client("sts") if settings.fanout_state_machine else None,
     )

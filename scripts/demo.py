@@ -504,6 +504,11 @@ def main() -> int:
             say("\n(the asynchronous path needs the deployed queue and tables: see README, 'Deploy')")
         else:
             async_demo(stack, data_url, metadata_url, f"ci360-demo/{run_id}/large/audience.csv.gz", data)
+            from scripts.fanout_local import fanout_demo, package
+
+            heading("Past one function: the fan-out's state machine (README, 'Fan-out, locally')")
+            fanout_demo(stack, package(stack.target), f"ci360-demo/{run_id}/fanout/audience.csv.gz",
+                        audience(120_000), range_mb=2)
         heading("Done")
         say(f"the objects are in s3://{stack.target}/ci360-demo/{run_id}/"
             + ("" if stack.real else " (on the moto server, gone when it stops)"))

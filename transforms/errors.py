@@ -189,3 +189,14 @@ class ConflictError(ConnectorError):
 
     code = "CONFLICT"
     response_status = 409
+
+
+class OrchestrationError(ConnectorError):
+    """Step Functions refused or failed to start a fan-out's execution (``aws_code``: its error code)."""
+
+    code = "STEP_FUNCTIONS_ERROR"
+    response_status = 502
+    transient = True
+
+    def __init__(self, message: str, aws_code: str) -> None:
+        super().__init__(message, [{"stepFunctionsErrorCode": aws_code}])

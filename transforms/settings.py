@@ -239,6 +239,18 @@ SETTINGS: tuple[Setting, ...] = (
             _bus_name, attribute="event_bus_name"),
     Setting("jobs_max_receives", "3", "Receives of a queued job before it moves to the dead-letter queue.",
             integer(1, 1000), attribute="jobs_max_receives"),
+    # Fan-out (README, "Fan-out"): past one function, a Step Functions Distributed Map over byte ranges.
+    # 20 GiB: the slowest format (.jsonl, ~53-60 MB/s at 2 vCPUs) lands it in ~400 s, under half of the
+    # worker's 880 s (900 s less deadline_margin_s), so every file below it surely fits one function.
+    Setting("fanout_min_mb", "20480", "In auto (or async) mode, data files at least this large land through "
+            "the fan-out state machine; 0: never.", integer(0), attribute="fanout_min_bytes", unit="MiB",
+            scale=MIB),
+    # 1 GiB: ~20 s of one range function at the slowest format (~44x inside its limit), its output at
+    # most ~2.7 GB (.jsonl grows ~2.5x: one part copy is at most 5 GiB), 1,024 ranges for 1 TiB.
+    Setting("fanout_range_mb", "1024", "Bytes of the data file each range function lands.", integer(1),
+            attribute="fanout_range_bytes", unit="MiB", scale=MIB),
+    Setting("fanout_state_machine", "", "The fan-out state machine: its name (made its ARN once) or ARN.",
+            attribute="fanout_state_machine", where="stack"),
     # Read by Powertools, not by our code.
     Setting("LOG_LEVEL", "INFO", "Powertools log level."),
     # Deploy time only: they shape the stack, the function never reads them.
@@ -249,6 +261,8 @@ SETTINGS: tuple[Setting, ...] = (
             where="deploy"),
     Setting("allowed_source_ips", "", "Comma-separated CIDR ranges; set, the API refuses every other source.",
             where="deploy"),
+    Setting("fanout_max_concurrency", "100", "Range functions running at once in one fan-out (the Map's "
+            "MaxConcurrency).", integer(1, 10000), where="deploy"),
 )
 DECLARED = {setting.name: setting for setting in SETTINGS}
 
@@ -288,6 +302,10 @@ class Settings:
     idempotency_table: str | None = None
     idempotency_hours: int = 72  # how long a repeated webhook gets the first call's result
     deadline_margin_s: float = 20.0  # stop this long before the function's time limit
+    # Fan-out: files at least fanout_min_bytes (0: never) run as a Step Functions execution.
+    fanout_min_bytes: int = 20480 * MIB
+    fanout_range_bytes: int = 1024 * MIB  # bytes of the data file per range function
+    fanout_state_machine: str | None = None  # its name or ARN; None: no fan-out
     local: bool = False  # run by `serverless invoke local` (IS_LOCAL; not a setting): see _resource
     # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's
     # size) and the metadata file's bytes; above either, the call is refused with 422.

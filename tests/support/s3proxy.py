@@ -22,13 +22,23 @@ _CHECKSUM = re.compile(rb"<ChecksumCRC32>[^<]*</ChecksumCRC32>")
 _TYPE = re.compile(rb"<ChecksumType>[^<]*</ChecksumType>")
 
 
-class ChecksumProxy:
-    """``mode``: "wrong" (another CRC32), "strip" (no checksum), "composite" (right value, COMPOSITE)."""
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+             b"<Message>Please reduce your request rate.</Message></Error>")
 
-    def __init__(self, backend: str, mode: str) -> None:
+
+class ChecksumProxy:
+    """``mode``: "wrong" (another CRC32), "strip" (no checksum), "composite" (right value, COMPOSITE),
+    "none" (nothing rewritten). ``slow_down``: a regular expression over "METHOD path"; the first
+    ``slow_downs`` requests matching it are answered 503 SlowDown (S3 throttling) instead of forwarded."""
+
+    def __init__(self, backend: str, mode: str, slow_down: str | None = None, slow_downs: int = 0) -> None:
         self.backend = backend.rstrip("/")
         self.mode = mode
         self.rewritten: list[str] = []  # the operations whose answer was altered
+        self._slow_down = re.compile(slow_down) if slow_down else None
+        self._slow_downs = slow_downs
+        self.slowed: list[str] = []  # the requests answered 503
+        self._lock = threading.Lock()
         self._pool = urllib3.PoolManager(maxsize=16)
         proxy = self
 
@@ -41,6 +51,13 @@ class ChecksumProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy._slowed(f"{self.command} {self.path}"):
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 answer = proxy._pool.request(self.command, proxy.backend + self.path, body=body,
                                              headers=headers, redirect=False, retries=False,
@@ -54,7 +71,9 @@ class ChecksumProxy:
                 for name, value in out_headers.items():
                     if name.lower() != "content-length":
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                # A HEAD's answer has no body but the object's length.
+                length = answer.headers.get("Content-Length", "0") if self.command == "HEAD" else len(data)
+                self.send_header("Content-Length", str(length))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
@@ -66,6 +85,14 @@ class ChecksumProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _slowed(self, request: str) -> bool:
+        with self._lock:
+            if self._slow_down is None or len(self.slowed) >= self._slow_downs or \
+                    not self._slow_down.search(request):
+                return False
+            self.slowed.append(request)
+            return True
 
     @staticmethod
     def _operation(method: str, path: str, status: int) -> str | None:
@@ -81,6 +108,8 @@ class ChecksumProxy:
 
     def _rewrite(self, operation: str, headers: dict[str, str], data: bytes,
                  request_headers: dict[str, str]) -> tuple[dict[str, str], bytes]:
+        if self.mode == "none":
+            return headers, data
         self.rewritten.append(operation)
         ours = next((v for k, v in request_headers.items() if k.lower() == "x-amz-checksum-crc32"), None)
         headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-amz-checksum-")}

@@ -23,7 +23,7 @@ SETTING_REFERENCE = re.compile(r"^\$\{param:(?P<param>[\w]+), env:(?P<env>\w+), 
 # In the functions' environment but not settings: what `invoke local` was given (see Settings._resource),
 # and Powertools' service name (the stack's name, not a choice).
 UNDECLARED_ENVIRONMENT = {"local_jobs_queue", "local_jobs_table", "local_idempotency_table",
-                          "POWERTOOLS_SERVICE_NAME"}
+                          "local_fanout_state_machine", "POWERTOOLS_SERVICE_NAME"}
 FUNCTION_SETTINGS = [s for s in SETTINGS if s.where == "function"]
 CONFIGURABLE = [s for s in SETTINGS if s.where in ("function", "deploy")]
 

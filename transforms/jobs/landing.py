@@ -174,8 +174,9 @@ def known_outcome(job: Job, store: JobStore | None, guard: Guard | None) -> Outc
         return Outcome("succeeded", mode, landed.result)
     if landed:
         return Outcome("running", mode)
-    if status == "accepted" or (status == "running" and (guard is None or mode == "async")):
-        # Queued or being landed by the worker (SQS delivers it again if that run died).
+    if status == "accepted" or (status == "running" and (guard is None or mode in ("async", "fanout"))):
+        # Queued or being landed by the worker (SQS delivers it again if that run died), or by a fan-out's
+        # execution (which marks the job failed if it fails).
         return Outcome(status, mode)
     return None  # new, failed before, or a synchronous run that died: land (the guard keeps it once)
 

@@ -155,6 +155,14 @@ def test_handlers_import_from_the_artifact_on_the_runtime_python(python312: str,
 
 
 @pytest.mark.package
+def test_the_fanout_steps_import_from_the_artifact_on_the_runtime_python(python312: str,
+                                                                        runtime_path: list[Path]) -> None:
+    """The state machine's functions (handler/fanout.py) load from the artifact alone, as Lambda runs them."""
+    code = "import handler.fanout, transforms.fanout\n" + MODULE_ORIGINS.format(n=1)
+    assert run_isolated(python312, runtime_path, code)["outside"] == []
+
+
+@pytest.mark.package
 def test_handlers_import_from_the_artifact_on_the_local_python(runtime_path: list[Path]) -> None:
     """Whatever the local Python: the handlers need no compiled extension at import (wrapt falls back
     to pure Python; pyarrow and zstd are imported only by the targets that use them)."""

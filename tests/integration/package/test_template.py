@@ -130,13 +130,15 @@ LANDING_ROLES = ("IamRoleLambdaExecution", "WebhookFunctionRole")  # the worker'
 # The framework's deploy-time custom resource that sets the account's API Gateway CloudWatch role
 # (provider.logs.restApi); it may create and pass that role, so its iam:* resource is role/*.
 FRAMEWORK_ROLE = "IamRoleCustomResourcesLambdaExecution"
+# The fan-out's execution role and its functions' two roles (test_fanout_template.py).
+FANOUT_ROLES = ("FanoutStateMachineRole", "FanoutRangeRole", "FanoutFinalizerRole")
 
 
 @pytest.mark.parametrize("variant", list(packaging.VARIANTS))
 def test_no_wildcard_actions_no_managed_full_access(stacks: dict[str, Stack], variant: str) -> None:
     stack = stacks[variant]
     roles = stack.of_type("AWS::IAM::Role")
-    assert set(roles) == {*LANDING_ROLES, "JobsFunctionRole", FRAMEWORK_ROLE}
+    assert set(roles) == {*LANDING_ROLES, "JobsFunctionRole", FRAMEWORK_ROLE, *FANOUT_ROLES}
     for name, role in roles.items():
         if name == FRAMEWORK_ROLE:
             continue
@@ -319,7 +321,9 @@ def test_worker_queue_dead_letters_and_alarm(default: Stack, everything: Stack) 
     dlq = default.resources["JobsDeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
-    (alarm,) = default.of_type("AWS::CloudWatch::Alarm").values()
+    # One alarm per way a job fails for good: this one, and the fan-out's (test_fanout_template.py).
+    assert set(default.of_type("AWS::CloudWatch::Alarm")) == {"JobsDeadLetterAlarm", "FanoutFailedAlarm"}
+    alarm = default.resources["JobsDeadLetterAlarm"]
     props = alarm["Properties"]
     assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert props["Dimensions"] == [{"Name": "QueueName",

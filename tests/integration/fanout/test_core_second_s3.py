@@ -1,0 +1,75 @@
+"""The fan-out's assembly on a second S3 implementation, SeaweedFS, which (unlike moto) checks what it
+is sent and returns the checksums it stored: the composed object's FULL_OBJECT CRC32, combined from
+the range objects', is the one the store reports (``verified``), and a copy conditional on a range
+object's ETag is refused when that object was replaced. CI360's side (presigned URLs) stays on moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import zlib
+from typing import Any
+
+import pytest
+
+from devstack.localstack import MotoServer, s3_client, stage, unique_bucket, webhook_payload
+from tests.support.helpers import JSON_LAYOUT
+from transforms.ci360.payload import parse_job
+from transforms.errors import SinkError
+from transforms.fanout.assemble import Piece, assemble
+from transforms.fanout.local import run_in_process
+from transforms.jobs.services import Services
+from transforms.settings import MIB, Settings
+from transforms.sources.http import HttpSource
+
+ROW = b'0d4a1b2c-0000-4000-8000-%012d,%d,"o\'neil, %d\nnext",2024-01-%02d\n'
+
+
+def crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+@pytest.fixture
+def seaweed(seaweed_server: Any) -> tuple[Any, str]:
+    s3 = seaweed_server.client()
+    bucket = unique_bucket("target")
+    s3.create_bucket(Bucket=bucket)
+    return s3, bucket
+
+
+def test_the_assembled_object_is_verified_by_the_store(seaweed: tuple[Any, str],
+                                                       moto_server: MotoServer) -> None:
+    s3, bucket = seaweed
+    staging_s3 = s3_client(moto_server.endpoint)
+    staging = unique_bucket("ci360-staging")
+    staging_s3.create_bucket(Bucket=staging)
+    data = b"".join(ROW % (n, n, n, n % 28 + 1) for n in range(200_000))  # ~14 MB
+    data_url, metadata_url = stage(staging_s3, staging, data, JSON_LAYOUT)
+    settings = dataclasses.replace(
+        Settings.from_env({"s3_bucket_name": bucket, "part_size_mb": "5",
+                           "source_host_allowlist": "http://127.0.0.1:*"}),
+        fanout_range_bytes=6 * MIB, fanout_min_bytes=1, download_range_bytes=MIB)
+    services = Services(s3=s3, http=HttpSource.from_settings(settings))
+    job = parse_job(webhook_payload(data_url, metadata_url, "fan/audience.csv"), settings)
+    result = run_in_process(job, settings, services)
+    landed = s3.get_object(Bucket=bucket, Key="fan/audience.csv")["Body"].read()
+    assert landed.endswith(data) and landed.startswith(b"identity_id,")
+    assert result["checksum"]["value"] == crc32(landed)
+    assert result["checksum"]["verified"] is True  # SeaweedFS returned our combined CRC32 as the object's
+    assert result["fanout"]["ranges"] == 3
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == ["fan/audience.csv"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_copy_of_a_replaced_range_object_is_refused(seaweed: tuple[Any, str]) -> None:
+    s3, bucket = seaweed
+    body = b"x" * (6 * MIB)
+    first = s3.put_object(Bucket=bucket, Key="_stage/range-00000.part", Body=body)
+    s3.put_object(Bucket=bucket, Key="_stage/range-00000.part", Body=b"y" * (6 * MIB))  # a later attempt's
+    piece = Piece("_stage/range-00000.part", len(body), crc32(body), first["ETag"])
+    with pytest.raises(SinkError) as refused:
+        assemble(s3, bucket, "out.csv", [piece, piece], extra_args={}, if_none_match=False)
+    assert refused.value.s3_code == "PreconditionFailed"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert "out.csv" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
