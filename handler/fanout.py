@@ -21,10 +21,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from handler.outcomes import tell
 from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
 from transforms import fanout
 from transforms.aws import translated
+from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError
 from transforms.fanout.stored_job import read_job
 from transforms.jobs.dispatch import job_message, queue_error
@@ -117,8 +119,14 @@ def check_ranges(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The whole state -> the landing's result (the job record says succeeded; the metrics are published)."""
     def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
-        result = fanout.finalize(event, settings, services(settings))
+        used = services(settings)
+        job = _stored_job(used.s3, event.get("job") or {})  # before finalize clears the staging folder
+        result = fanout.finalize(event, settings, used)
         record_landing(result)
+        if job is not None:
+            report = tell(job, result, settings, "fanout", deadline)
+            if report:
+                result = {**result, "events": report}
         return result
     return _step("finalize", event, context, work)
 
@@ -132,12 +140,38 @@ def abandon(event: dict[str, Any], context: Any) -> dict[str, Any]:
     error = event.get("error") or {"Error": "Unknown", "Cause": ""}
 
     def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
-        summary = fanout.abandon(state, error, settings, services(settings))
+        used = services(settings)
+        job = _stored_job(used.s3, event["job"])  # before abandon removes it with the rest
+        summary = fanout.abandon(state, error, settings, used)
         record_failure(failure_code(error))
         logger.error("fan-out abandoned", extra={"error": error.get("Error"),
                                                  "error_code": failure_code(error)})
+        if job is not None:
+            tell(job, failure(error), settings, "fanout", deadline)
         return summary
     return _step("abandon", event, context, work)
+
+
+def _stored_job(s3: Any, ids: dict[str, Any]) -> Job | None:
+    """The job, to report its outcome; None (logged) when it is gone: a retried step after the clean-up,
+    whose first run reported it."""
+    try:
+        return read_job(s3, ids)
+    except (ConnectorError, KeyError):
+        logger.warning("the fan-out's stored job is gone; its outcome is not reported from this step")
+        return None
+
+
+def failure(error: dict[str, Any]) -> ConnectorError:
+    """The error a Catch carries, as the ConnectorError that ended the job (its code and message)."""
+    try:
+        told = json.loads(error.get("Cause") or "")
+        ended = ConnectorError(str(told["message"]), told.get("details"))
+        ended.code = str(told["code"])
+    except (ValueError, TypeError, KeyError):
+        ended = ConnectorError(f"the fan-out failed in Step Functions ({error.get('Error') or 'Unknown'})")
+        ended.code = str(error.get("Error") or "INTERNAL_ERROR")
+    return ended
 
 
 def failure_code(error: dict[str, Any]) -> str:

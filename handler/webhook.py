@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from handler.events import request_id
+from handler.outcomes import tell
 from handler.responses import error_response, outcome_response, unexpected_response
-from handler.runtime import logger, record_delivery, record_failure, record_landing
+from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
 from transforms.ci360.delivery import webhook_payload
 from transforms.ci360.payload import Job, parse_job
 from transforms.errors import ConnectorError
 from transforms.jobs.dispatch import handle_job
-from transforms.jobs.finish import finish
 from transforms.jobs.outcome import Outcome
 from transforms.progress import Deadline
 from transforms.settings import Settings
@@ -36,7 +36,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = handle_job(job, settings, services(settings), deadline)
         if outcome.landed:
             record_landing(outcome.result or {})
-            report = _finish(job, outcome.result or {}, settings, outcome.mode, deadline)
+            report = tell(job, outcome.result or {}, settings, outcome.mode, deadline)
             if report:
                 outcome = Outcome(outcome.status, outcome.mode, {**(outcome.result or {}), "events": report})
         return outcome_response(job, outcome)
@@ -44,24 +44,12 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("job failed", extra={"error_code": error.code, "error_message": error.message})
         record_failure(error.code)
         if job is not None:
-            _finish(job, error, settings, "sync", deadline)
+            tell(job, error, settings, "sync", deadline)
         return error_response(error, rid)
     except Exception:
         logger.exception("unexpected failure")
         record_failure("INTERNAL_ERROR")
         if job is not None:
-            _finish(job, ConnectorError("an unexpected error occurred; see the function's logs"), settings,
+            tell(job, ConnectorError("an unexpected error occurred; see the function's logs"), settings,
                     "sync", deadline)
         return unexpected_response(rid)
-
-
-def _finish(job: Job, outcome: dict[str, Any] | ConnectorError, settings: Settings, mode: str,
-            deadline: Deadline | None) -> dict[str, Any] | None:
-    """Tell CI360 and EventBridge (once per outcome); whatever happens there, the answer stands."""
-    try:
-        report = finish(job, outcome, settings, services(settings), mode, deadline)
-    except Exception:
-        logger.exception("the outcome could not be reported")
-        return None
-    record_delivery(report)
-    return report

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handler.runtime import logger, record_delivery, record_failure, record_landing
+from handler.outcomes import tell
+from handler.runtime import logger, record_failure, record_landing
 from handler.services import services
-from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, is_transient
 from transforms.jobs.dispatch import job_from_message
-from transforms.jobs.finish import finish
 from transforms.jobs.landing import AlreadyRunning, land
 from transforms.progress import Deadline
 from transforms.settings import Settings
@@ -47,27 +46,19 @@ def handle(event: dict[str, Any], context: Any) -> None:
                                "job failed on its last receive; SQS moves it to the dead-letter queue",
                                extra={"error_code": error.code, "error_message": error.message})
                 if last:
-                    _finish(job, error, settings, deadline)
+                    tell(job, error, settings, "async", deadline)
                 raise
             logger.error("job failed", extra={"error_code": error.code, "error_message": error.message})
-            _finish(job, error, settings, deadline)
+            tell(job, error, settings, "async", deadline)
             continue
         except Exception:
             if last:
-                _finish(job, ConnectorError("an unexpected error occurred; see the function's logs"),
-                        settings, deadline)
+                tell(job, ConnectorError("an unexpected error occurred; see the function's logs"),
+                     settings, "async", deadline)
             raise
         record_landing(result)
-        _finish(job, result, settings, deadline)
+        tell(job, result, settings, "async", deadline)
 
-
-def _finish(job: Job, outcome: dict[str, Any] | ConnectorError, settings: Settings,
-            deadline: Deadline) -> None:
-    """Tell CI360 and EventBridge (once per outcome); whatever happens there, the job's outcome stands."""
-    try:
-        record_delivery(finish(job, outcome, settings, services(settings), "async", deadline))
-    except Exception:
-        logger.exception("the outcome could not be reported")
 
 
 def _receive_count(record: dict[str, Any]) -> int:
