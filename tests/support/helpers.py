@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,17 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 29_000
+
+
+class ClockedContext(LambdaContext):
+    """A Lambda context whose time left runs down with the wall clock, as the real one does."""
+
+    def __init__(self, budget_s: float) -> None:
+        super().__init__()
+        self._ends = time.monotonic() + budget_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 def api_gateway_event(payload: Any, *, base64_body: bool = False,

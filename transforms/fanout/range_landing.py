@@ -42,10 +42,10 @@ from transforms.formats.registry import (
     compressed,
     format_for_key,
     gzipped,
+    pass_through,
 )
 from transforms.jobs.pipeline import encryption
 from transforms.jobs.services import Services
-from transforms.memory import return_free_pages
 from transforms.progress import Deadline, Progress, Snapshot
 from transforms.schema.columns import build_schema
 from transforms.settings import Settings
@@ -54,7 +54,6 @@ from transforms.sinks.s3 import S3MultipartSink, s3_failure
 logger = Logger(service=SERVICE_NAME, child=True)
 
 TAIL_RANGE_BYTES = 256 * 1024  # past its window, a range reads on only to the end of its last record
-TRIM_BYTES = 128 * 1024 * 1024  # as the one-function passthrough: free pages handed back this often
 
 # How the one-function registry encodes each CSV-family format around its passthrough; a range uses the
 # same encoders around a passthrough of its own (one that keeps counts for either start state and does
@@ -84,14 +83,7 @@ def _passthrough(counts: RangeCounts, header: bytes | None) -> WriteFunction:
     def write(source: Any, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
         if header:
             sink.write(header)
-        since_trim = 0
-        for chunk in source.chunks():
-            counts.feed(chunk)
-            sink.write(chunk)
-            since_trim += len(chunk)
-            if since_trim >= TRIM_BYTES:
-                since_trim = 0
-                return_free_pages()
+        pass_through(source, sink, counts.feed)
         return WriteReport(0)
 
     return write

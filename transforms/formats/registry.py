@@ -77,19 +77,24 @@ class Format:
 PASSTHROUGH_TRIM_BYTES = 128 * 1024 * 1024
 
 
-def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
-    """Header row from the layout (unless turned off), then the data bytes exactly as staged."""
-    if ctx.options.csv_header:
-        sink.write(ctx.layout.header_line())
-    counter = RecordCounter()
+def pass_through(source: Source, sink: BinaryIO, feed: Callable[[bytes], None]) -> None:
+    """Every chunk to the sink as it came, each shown to ``feed`` (a record counter) first."""
     since_trim = 0
     for chunk in source.chunks():
-        counter.feed(chunk)
+        feed(chunk)
         sink.write(chunk)
         since_trim += len(chunk)
         if since_trim >= PASSTHROUGH_TRIM_BYTES:
             since_trim = 0
             return_free_pages()
+
+
+def copy_csv(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
+    """Header row from the layout (unless turned off), then the data bytes exactly as staged."""
+    if ctx.options.csv_header:
+        sink.write(ctx.layout.header_line())
+    counter = RecordCounter()
+    pass_through(source, sink, counter.feed)
     counter.check_complete()
     return WriteReport(counter.records, records_with_line_breaks=counter.records_with_line_breaks)
 

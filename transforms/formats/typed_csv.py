@@ -19,6 +19,7 @@ after another as before, which places a row that does not fit the layout by the 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -104,9 +105,10 @@ class TypedCsvReader:
         held: tuple[memoryview, _Converted] | None = None  # parsed; handed on once its successor parses
         pieces = _pieces(first, self._source, self._block_size)
         try:
-            for piece in pieces:
-                pending.append((piece, pool.submit(self._convert_piece, piece)))
-                while len(pending) > self._workers + 1 or (pending and pending[0][1].done()):
+            for piece in itertools.chain(pieces, [None]):  # None: the file is read, drain what is left
+                if piece is not None:
+                    pending.append((piece, pool.submit(self._convert_piece, piece)))
+                while pending and (piece is None or len(pending) > self._workers + 1 or pending[0][1].done()):
                     text, future = pending.popleft()
                     outcome = future.result()
                     if outcome.parse_error is not None:
@@ -115,15 +117,6 @@ class TypedCsvReader:
                     if held is not None:
                         yield from self._hand_on(held[1])
                     held = (text, outcome)
-            while pending:
-                text, future = pending.popleft()
-                outcome = future.result()
-                if outcome.parse_error is not None:
-                    yield from self._fall_back(held, text, pending, pieces)
-                    return
-                if held is not None:
-                    yield from self._hand_on(held[1])
-                held = (text, outcome)
             if held is not None:
                 yield from self._hand_on(held[1])
         finally:

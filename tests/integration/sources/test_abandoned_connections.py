@@ -21,7 +21,7 @@ from tests.support.helpers import (
     DATA,
     HEADER,
     JSON_LAYOUT,
-    LambdaContext,
+    ClockedContext,
     Response,
     Stack,
     api_gateway_event,
@@ -30,17 +30,6 @@ from tests.support.helpers import (
 
 MIB = 1024 * 1024
 PROMPT_S = 10.0  # the second landing's bound: a bound on a wait, not a benchmark
-
-
-class ClockedContext(LambdaContext):
-    """A Lambda context whose time left runs down with the wall clock, as the real one does."""
-
-    def __init__(self, budget_s: float) -> None:
-        super().__init__()
-        self._ends = time.monotonic() + budget_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 def invoke_with_budget(payload: dict[str, Any], budget_s: float) -> Response:

@@ -25,7 +25,7 @@ from tests.support.helpers import (
     HEADER,
     JSON_LAYOUT,
     AsyncStack,
-    LambdaContext,
+    ClockedContext,
     Response,
     Stack,
     api_gateway_event,
@@ -33,17 +33,6 @@ from tests.support.helpers import (
     get_job,
     invoke,
 )
-
-
-class ClockedContext(LambdaContext):
-    """A Lambda context whose time left runs down with the wall clock, as the real one does."""
-
-    def __init__(self, budget_s: float) -> None:
-        super().__init__()
-        self._ends = time.monotonic() + budget_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 def invoke_with_budget(payload: dict[str, Any], budget_s: float) -> tuple[Response, float]:
