@@ -11,15 +11,18 @@ from typing import Any
 import boto3
 import pytest
 
+from devstack.ci360_gateway import FakeCI360Gateway
 from devstack.localstack import (
     MotoServer,
     SeaweedServer,
     ServerUnavailable,
     create_job_stack,
+    route_outcome_events,
     s3_client,
     unique_bucket,
 )
 from tests.support.helpers import AsyncStack, Stack
+from tests.support.outcomes import SECRET, TENANT, Bus
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +99,28 @@ def glue_database(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
     boto3.client("glue").create_database(DatabaseInput={"Name": name})
     monkeypatch.setenv("glue_database", name)
     return name
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeCI360Gateway]:
+    """The fake CI360 gateway on 127.0.0.1: verifies each event's JWT and records what it received."""
+    with FakeCI360Gateway(TENANT, SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def bus(aws_environment: None) -> Bus:
+    name = f"ci360-{uuid.uuid4().hex[:10]}"
+    return Bus(name, route_outcome_events(name))
+
+
+@pytest.fixture
+def outcomes(gateway: FakeCI360Gateway, bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function told to report to the fake gateway (its address, as the access point shows it) and
+    to the test's bus."""
+    monkeypatch.setenv("IS_LOCAL", "true")
+    monkeypatch.setenv("ci360_events_url", gateway.url)
+    monkeypatch.setenv("ci360_tenant_id", TENANT)
+    monkeypatch.setenv("ci360_client_secret", SECRET)
+    monkeypatch.setenv("event_bus_name", bus.name)
+    monkeypatch.setenv("ci360_events_timeout_s", "3")

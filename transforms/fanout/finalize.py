@@ -40,11 +40,11 @@ from transforms.fanout.range_landing import load_job
 from transforms.formats.registry import Format, format_named
 from transforms.jobs.pipeline import (
     Result,
-    _register,
-    _result_url,
-    _warn_line_breaks,
     bound_result,
     encryption,
+    register,
+    result_url,
+    warn_line_breaks,
 )
 from transforms.jobs.services import Services
 from transforms.schema.columns import build_schema
@@ -157,13 +157,14 @@ def _result(state: dict[str, Any], settings: Settings, services: Services, job: 
         for column, count in (manifest.get("badValues") or {}).items():
             bad_values[column] = bad_values.get(column, 0) + int(count)
     single = len(landed) == 1 and landed[0].key == job.key
-    catalog = _warn_line_breaks(_register(services.glue, job, settings, schema, fmt.name), line_breaks)
+    catalog = warn_line_breaks(register(services.glue, job, settings, schema, fmt.name), line_breaks)
+    url, url_error = result_url(services.s3, job, settings) if single else (None, None)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=rows, columns=len(schema.fields),
                     bytes_read=int(state["source"]["size"]), bytes_written=sum(item.size for item in landed),
                     seconds=time.time() - float(state.get("startedAt") or time.time()),
                     occurrence_id=job.occurrence_id, crc32=landed[0].crc32,
                     verified=all(item.verified for item in landed),
-                    url=_result_url(services.s3, job, settings) if single else None,
+                    url=url, url_error=url_error,
                     schema=schema if fmt.typed else None, bad_values=bad_values, catalog=catalog,
                     records_with_line_breaks=line_breaks)
     body = result.to_json()

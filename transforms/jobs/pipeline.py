@@ -236,7 +236,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                                plan=part_plan(settings.part_size, fmt, ctx, source))
         with _refusing_conflicts(job), sink:  # the sink aborts (nothing pending) before the conversion
             report = fmt.write(source, sink, ctx)
-    url, url_error = _result_url(s3, job, settings)
+    url, url_error = result_url(s3, job, settings)
     result = Result(bucket=job.bucket, key=job.key, format=fmt.name, rows=report.rows,
                     columns=len(layout.columns), bytes_read=source.bytes_read,
                     bytes_written=sink.bytes_written, crc32=sink.checksum_crc32,
@@ -244,7 +244,7 @@ def run(job: Job, settings: Settings, s3: Any, http: HttpSource, glue: Any = Non
                     seconds=time.monotonic() - started,
                     occurrence_id=job.occurrence_id, url=url, url_error=url_error,
                     schema=schema if fmt.typed else None, bad_values=report.bad_values,
-                    catalog=_warn_line_breaks(_register(glue, job, settings, schema, fmt.name),
+                    catalog=warn_line_breaks(register(glue, job, settings, schema, fmt.name),
                                               report.records_with_line_breaks),
                     records_with_line_breaks=report.records_with_line_breaks)
     if not result.verified:
@@ -267,7 +267,7 @@ def part_plan(minimum: int, fmt: Format, ctx: WriteContext, source: Any) -> Part
                     progress=lambda: source.bytes_read / length if length else None)
 
 
-def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
+def register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
               fmt: str) -> dict[str, Any] | None:
     """Catalog what landed.
 
@@ -292,7 +292,7 @@ def _register(glue: Any, job: Job, settings: Settings, schema: TypedSchema,
     return outcome
 
 
-def _warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict[str, Any] | None:
+def warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict[str, Any] | None:
     """A registered CSV table with quoted line breaks returns shifted rows: say so where it is seen."""
     if not count or not catalog or not catalog.get("table"):
         return catalog
@@ -305,7 +305,7 @@ def _warn_line_breaks(catalog: dict[str, Any] | None, count: int | None) -> dict
     return {**catalog, "warning": f"{earlier}; {warning}" if earlier else warning}
 
 
-def _result_url(s3: Any, job: Job, settings: Settings) -> tuple[str | None, dict[str, str] | None]:
+def result_url(s3: Any, job: Job, settings: Settings) -> tuple[str | None, dict[str, str] | None]:
     """The link, or why it is missing. Off by default: a day-long link to customer data sitting in
     CI360's logs is a leak. The object has landed by now, so a link that cannot be signed (no
     credentials, a credential provider failing) is logged and reported, never a failure; only the

@@ -11,15 +11,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
 from devstack.ci360_gateway import FakeCI360Gateway
-from devstack.localstack import route_outcome_events, routed_events, webhook_payload
+from devstack.localstack import webhook_payload
 from handler import worker
 from handler.webhook import handle as webhook_handle
 from tests.support.faultserver import Script
@@ -34,57 +32,14 @@ from tests.support.helpers import (
     get_job,
     invoke,
 )
+from tests.support.outcomes import SECRET, TENANT, TRACKING, Bus, told
 from transforms.outcomes.ci360_event import bearer_token
-
-TENANT = "0dh01d000a00013a3a2cac00"
-SECRET = "it-0123456789abcdef-client-secret"
-TRACKING = "55e09dc2-1303-4be2-aa0f-3d9877154a27"
-
-
-@dataclass
-class Bus:
-    name: str
-    queue_url: str
-
-    def events(self, wait_s: int = 1) -> list[dict[str, Any]]:
-        return routed_events(self.queue_url, wait_s)
-
-
-@pytest.fixture
-def gateway() -> Iterator[FakeCI360Gateway]:
-    with FakeCI360Gateway(TENANT, SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def bus(aws_environment: None) -> Bus:
-    name = f"ci360-{uuid.uuid4().hex[:10]}"
-    return Bus(name, route_outcome_events(name))
-
-
-@pytest.fixture
-def outcomes(gateway: FakeCI360Gateway, bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The function told to report to the fake gateway (its address, as the access point shows it) and
-    to the test's bus."""
-    monkeypatch.setenv("IS_LOCAL", "true")
-    monkeypatch.setenv("ci360_events_url", gateway.url)
-    monkeypatch.setenv("ci360_tenant_id", TENANT)
-    monkeypatch.setenv("ci360_client_secret", SECRET)
-    monkeypatch.setenv("event_bus_name", bus.name)
-    monkeypatch.setenv("ci360_events_timeout_s", "3")
 
 
 def webhook(stack: Stack, key: str, data: bytes = DATA, **params: str):
     data_url, metadata_url = stack.stage(data, JSON_LAYOUT)
     payload = webhook_payload(data_url, metadata_url, key, **params)
     return payload, invoke(api_gateway_event(payload))
-
-
-def told(gateway: FakeCI360Gateway) -> dict[str, str]:
-    """The one event CI360 received, its token verified as CI360 verifies it."""
-    (request,) = [r for r in gateway.requests if r.status == 201]
-    assert request.claims == {"clientID": TENANT} and request.header["alg"] == "HS256"
-    return request.event
 
 
 # -- what each outcome tells ------------------------------------------------------------------------
