@@ -507,8 +507,10 @@ def main() -> int:
             from scripts.fanout_local import fanout_demo, package
 
             heading("Past one function: the fan-out's state machine (README, 'Fan-out, locally')")
+            before = len(stack.gateway.requests) if stack.gateway is not None else 0
             fanout_demo(stack, package(stack.target), f"ci360-demo/{run_id}/fanout/audience.csv.gz",
                         audience(120_000), range_mb=2)
+            show_outcome(stack, before)  # told by the fan-out's finalizer
         heading("Done")
         say(f"the objects are in s3://{stack.target}/ci360-demo/{run_id}/"
             + ("" if stack.real else " (on the moto server, gone when it stops)"))

@@ -150,7 +150,9 @@ def fanout_demo(stack: Stack, template: Path, key: str, data: bytes, range_mb: i
     events_path = DEMO_DIR / "fanout-events.json"
     logs_path = DEMO_DIR / "fanout-functions.log"
     logs_path.unlink(missing_ok=True)
-    env = {**os.environ, **stack.env, "s3_bucket_name": stack.target, **settings}
+    # The steps run here as `serverless invoke local` runs a function (IS_LOCAL): so, like the demo's other
+    # invokes, they may tell the outcome to the fake CI360 gateway on 127.0.0.1 over plain http.
+    env = {**os.environ, **stack.env, "s3_bucket_name": stack.target, **settings, "IS_LOCAL": "true"}
     shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
     say(f"$ node scripts/fanout-local.mjs run --template {shown} --input - "
         f"--events {events_path.relative_to(ROOT)} --logs {logs_path.relative_to(ROOT)}")
