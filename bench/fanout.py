@@ -43,11 +43,11 @@ from bench.ranged import (
     expected_for,
     run_one,
 )
+from bench.report import write_section
 from bench.run import MB, ROOT, WORK, code_revision, loadavg, machine, segment_files
 from bench.sinkserver import object_parts
 from devstack.localstack import LOCAL_CREDENTIALS
 
-REPORT = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- bench/fanout.py writes from here: make bench -->"
 END = "<!-- bench/fanout.py writes up to here -->"
 RESULT_MARK = "BENCH_RESULT "
@@ -219,14 +219,7 @@ def report(rows: list[Row], size: int, range_mb: float, cap_mbps: int, seconds: 
 
 
 def write_report(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        title, _, rest = text.partition("\n")
-        text = title + "\n\n" + section + "\n\n" + rest.lstrip("\n")
-    REPORT.write_text(text)
+    write_section(BEGIN, END, section)
 
 
 def main() -> int:

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from bench import data
 from bench.contender import RESULT_MARK
+from bench.report import write_section
 from bench.run import MB, ROOT, WORK, Sampler, code_revision, loadavg, machine, segment_files
 from bench.sinkserver import delete_object, object_parts
 from devstack.localstack import LOCAL_CREDENTIALS, free_ports
@@ -54,7 +55,6 @@ from devstack.localstack import LOCAL_CREDENTIALS, free_ports
 SINK_DIR = WORK / "sink"
 TMP_DIR = WORK / "tmp"
 LOG_DIR = WORK / "logs"
-REPORT = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- bench/ranged.py writes from here: make bench -->"
 END = "<!-- bench/ranged.py writes up to here -->"
 BUCKET = "bench-target"
@@ -518,14 +518,7 @@ def targets(runs: list[Run], cap_mbps: int, sink_cap_mbps: int) -> list[str]:
 
 
 def write_report(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        title, _, rest = text.partition("\n")
-        text = title + "\n\n" + section + "\n\n" + rest.lstrip("\n")
-    REPORT.write_text(text)
+    write_section(BEGIN, END, section)
 
 
 def main() -> int:
