@@ -7,7 +7,8 @@ attribute, and the attributes a CI360 user acts on, every value as text.
 
 Delivery never changes the landing: it is bounded by ``ci360_events_timeout_s`` (and by the time the
 caller has left), tried again on a timeout, a dropped connection, 429 or 5xx with a short backoff, and
-never on another 4xx (a refused token or an unknown event will be refused again).
+never on another 4xx (a refused token or an unknown event will be refused again), except once on a 401
+when the secret re-read from Secrets Manager has changed meanwhile (rotated while the container was warm).
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ class Gateway:
         status: int | None = None
         error = "no time left to send it"
         attempts = 0
+        rotated = resign = False
         for attempt in range(ATTEMPTS):
-            if attempt:
+            if attempt and not resign:  # a token signed again after a rotation is sent at once
                 self._sleep(max(0.0, min(BACKOFF_S[attempt - 1], stop_at - self._clock() - MIN_ATTEMPT_S)))
             left = stop_at - self._clock()
             if left < MIN_ATTEMPT_S:
@@ -117,6 +119,7 @@ class Gateway:
             per_try = max(left / (ATTEMPTS - attempt), min(left, MIN_TRY_S))
             timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, per_try), read=per_try, total=per_try)
             attempts += 1
+            resign = False
             try:
                 answer = self._pool.request("POST", self.url, body=data, headers=headers, timeout=timeout,
                                             retries=False, redirect=False, preload_content=False)
@@ -131,6 +134,11 @@ class Gateway:
             if 200 <= status < 300:
                 return Delivery(True, attempts, status)
             error = f"CI360 answered {status}"
+            if status == 401 and not rotated and self._secret.refresh():
+                rotated = resign = True
+                self._token = None
+                headers["Authorization"] = f"Bearer {self._bearer()}"
+                continue
             if status not in RETRY_STATUSES:
                 break
         return Delivery(False, attempts, status, error)

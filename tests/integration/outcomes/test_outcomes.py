@@ -298,3 +298,32 @@ def test_the_secret_from_secrets_manager_never_reaches_a_log_line_at_debug(
     assert "GetSecretValue" in logs or "secretsmanager" in logs  # botocore did log the call at DEBUG
     for secret in (SECRET, base64.b64encode(SECRET.encode()).decode(), bearer_token(TENANT, SECRET)):
         assert secret not in logs
+
+
+def test_a_secret_rotated_while_the_container_is_warm_is_read_again(
+        async_stack: AsyncStack, gateway: FakeCI360Gateway, bus: Bus, monkeypatch) -> None:
+    """The gateway knows SECRET; Secrets Manager first holds an older one. A refused token makes the
+    function read the secret again: unchanged, the event is refused; rotated, it is signed again and
+    delivered, and the next landing (same warm container) signs with the new one at once."""
+    from transforms.outcomes import client_secret
+
+    secrets = boto3.client("secretsmanager")
+    before = json.dumps({"client_secret": "the-secret-before-rotation"})
+    arn = secrets.create_secret(Name=f"ci360-{uuid.uuid4().hex[:8]}", SecretString=before)["ARN"]
+    for name, value in {"IS_LOCAL": "true", "ci360_events_url": gateway.url, "ci360_tenant_id": TENANT,
+                        "ci360_client_secret_arn": arn, "event_bus_name": bus.name}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ci360_client_secret", raising=False)
+    _, first = webhook(async_stack.stack, "rotation/before.csv", processing_mode="sync")
+    assert first.status == 200
+    assert first.body["events"]["ci360"] == {"delivered": False, "attempts": 1, "status": 401,
+                                             "error": "CI360 answered 401"}
+    secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"client_secret": SECRET}))
+    monkeypatch.setattr(client_secret, "REFRESH_EVERY_S", 0.0)  # as if the interval since the re-read passed
+    _, second = webhook(async_stack.stack, "rotation/after.csv", processing_mode="sync")
+    assert second.body["events"]["ci360"] == {"delivered": True, "attempts": 2, "status": 201}
+    _, third = webhook(async_stack.stack, "rotation/later.csv", processing_mode="sync")
+    assert third.body["events"]["ci360"] == {"delivered": True, "attempts": 1, "status": 201}
+    assert [r.status for r in gateway.requests] == [401, 401, 201, 201]
+    assert [e["key"] for e in gateway.received] == ["rotation/after.csv", "rotation/later.csv"]
+    assert async_stack.stack.landed("rotation/before.csv") == HEADER + DATA

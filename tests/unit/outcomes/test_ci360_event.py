@@ -144,3 +144,34 @@ def test_a_secret_that_cannot_be_read_is_reported_without_a_request(gateway: Fak
                        5.0).send({"eventName": "e"})
     assert (delivery.delivered, delivery.attempts) == (False, 0) and "no client secret" in delivery.error
     assert gateway.requests == []
+
+
+class RotatingSecretsManager:
+    """Secrets Manager as a warm container sees it: the secret it read, then rotated."""
+
+    def __init__(self, value: str) -> None:
+        self.value, self.calls = value, 0
+
+    def get_secret_value(self, SecretId: str) -> dict:  # noqa: N803 (boto3's name)
+        self.calls += 1
+        return {"SecretString": self.value}
+
+
+def test_a_secret_rotated_while_warm_is_read_again_on_the_401_and_sent_at_once(
+        gateway: FakeCI360Gateway) -> None:
+    from transforms.outcomes.client_secret import REFRESH_EVERY_S
+
+    store = RotatingSecretsManager("the-secret-before-rotation")
+    slept: list[float] = []
+    now = [0.0]
+    secret = ClientSecret("arn:aws:secretsmanager:x", None, lambda: store, clock=lambda: now[0])
+    sending = Gateway(gateway.events_url, TENANT, secret, 5.0, sleep=slept.append)
+    refused = sending.send({"eventName": "e"})  # the old secret, re-read unchanged: refused, not retried
+    assert (refused.delivered, refused.attempts, refused.status, store.calls) == (False, 1, 401, 2)
+    store.value = SECRET  # rotated
+    now[0] += REFRESH_EVERY_S
+    delivered = sending.send({"eventName": "e"})
+    assert (delivered.delivered, delivered.attempts, delivered.status, store.calls) == (True, 2, 201, 3)
+    assert slept == [] and [r.status for r in gateway.requests] == [401, 401, 201]
+    again = sending.send({"eventName": "e"})  # the new token is kept
+    assert (again.delivered, again.attempts, store.calls) == (True, 1, 3)

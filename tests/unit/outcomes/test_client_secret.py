@@ -60,3 +60,40 @@ def test_botocore_s_debug_dump_of_the_answer_is_scrubbed_before_the_value_is_kno
     body = b'{"ARN":"arn:x","Name":"ci360","SecretString":"{\\"client_secret\\":\\"not-yet-known-1\\"}"}'
     logged = scrub(f"Response body:\n{body!r}")
     assert "not-yet-known-1" not in logged and "SecretString" in logged
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refusal_re_reads_a_rotated_secret_at_most_once_per_interval() -> None:
+    from transforms.outcomes.client_secret import REFRESH_EVERY_S
+
+    fake, clock = FakeSecretsManager({"SecretString": "unit-secret-old-1"}), Clock()
+    secret = ClientSecret("arn:aws:secretsmanager:x", None, lambda: fake, clock=clock)
+    assert secret.value() == "unit-secret-old-1"
+    assert secret.refresh() is False and fake.calls == 2  # the first refusal re-reads: unchanged
+    fake.answer = {"SecretString": "unit-secret-new-2"}
+    clock.now += REFRESH_EVERY_S - 1
+    assert secret.refresh() is False and fake.calls == 2  # too soon: not read again
+    assert secret.value() == "unit-secret-old-1"
+    clock.now += 1
+    assert secret.refresh() is True and fake.calls == 3
+    assert secret.value() == "unit-secret-new-2" and fake.calls == 3
+    assert scrub("unit-secret-new-2") == "<redacted>"
+
+
+def test_a_refused_re_read_keeps_the_secret_it_had() -> None:
+    fake = FakeSecretsManager({"SecretString": "unit-secret-kept-3"})
+    secret = ClientSecret("arn:aws:secretsmanager:x", None, lambda: fake)
+    secret.value()
+    fake.answer = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "GetSecretValue")
+    assert secret.refresh() is False and secret.value() == "unit-secret-kept-3"
+
+
+def test_a_secret_given_as_a_setting_has_nothing_to_re_read() -> None:
+    assert ClientSecret(None, "unit-secret-setting-4").refresh() is False
