@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,14 @@ def _clients(settings: Settings) -> tuple[Any, Any]:
     return client("s3"), client("glue") if settings.glue_database else None
 
 
-def _transfer(job: Job, settings: Settings, http: Any, args: argparse.Namespace) -> int:
-    """Run the pipeline with a progress bar on stderr; print the result (no presigned URL) on stdout."""
+Tell = Callable[[Any], dict[str, Any]]  # an outcome (result JSON or ConnectorError) -> the delivery report
+
+
+def _transfer(job: Job, settings: Settings, http: Any, args: argparse.Namespace, tell: Tell | None = None,
+              ) -> int:
+    """Run the pipeline with a progress bar on stderr; print the result (no presigned URL) on stdout.
+    With ``tell``, the outcome is reported too: the delivery report in the result's ``events``, or, on a
+    failure, on stderr before the error."""
     from transforms.cli.progress_bar import ProgressBar
     from transforms.jobs.pipeline import run
 
@@ -132,15 +138,19 @@ def _transfer(job: Job, settings: Settings, http: Any, args: argparse.Namespace)
     s3, glue = _clients(settings)
     try:
         result = run(job, settings, s3, http, glue, progress_report=bar)
-    except BaseException:
+    except BaseException as exc:
         if bar is not None:
             bar.abandon()
+        if tell is not None and isinstance(exc, ConnectorError):
+            sys.stderr.write(f"outcome told: {json.dumps(tell(exc))}\n")
         raise
     if bar is not None:
         bar.finish(result.rows, result.bytes_read, result.bytes_written)
     body = result.to_json()
     if body.get("url"):
         body["url"] = redact_url(body["url"])  # a link to customer data is a credential too
+    if tell is not None:
+        body["events"] = tell(body)
     sys.stdout.write(json.dumps(body, indent=2) + "\n")
     return 0
 
@@ -161,7 +171,17 @@ def run_replay(args: argparse.Namespace) -> int:
     settings = _settings(args.bucket)
     job = parse_job(webhook_payload(event), settings)
     http = HttpSource.from_settings(settings)
-    return _transfer(job, settings, http, args)
+    return _transfer(job, settings, http, args, _teller(job, settings) if args.tell else None)
+
+
+def _teller(job: Job, settings: Settings) -> Tell:
+    """The outcome to CI360 and EventBridge as the functions report it (``mode`` "replay"), configured
+    from the same settings (EventBridge: ``event_bus_name``, else the account's default bus)."""
+    from transforms.aws import client
+    from transforms.outcomes.report import Notifier, report_outcome
+
+    notifier = Notifier.from_settings(settings, client)
+    return lambda outcome: report_outcome(job, outcome, settings, notifier, mode="replay")
 
 
 def _seconds(text: str) -> float:
@@ -189,6 +209,9 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                     "environment as for the function.")
     parser.add_argument("event_file", metavar="EVENT_FILE", help="the event JSON ('-': stdin)")
     parser.add_argument("--bucket", type=_bucket, help="target bucket (default: $s3_bucket_name)")
+    parser.add_argument("--tell", action="store_true",
+                        help="report the outcome to CI360 and/or EventBridge as the functions do "
+                             "(ci360_events_url, event_bus_name, ...; mode \"replay\")")
     _add_progress_options(parser)
     parser.set_defaults(run=run_replay)
 

@@ -16,7 +16,7 @@ MAX_MESSAGE_CHARS = 500  # an error message in an event: enough to act on, never
 @dataclass(frozen=True)
 class Final:
     job: Job
-    mode: str  # sync (the webhook's answer) or async (the worker's, or a fan-out's finalizer's)
+    mode: str  # sync (the webhook's answer), async (the worker's), fanout (its last step), replay (the CLI)
     result: Mapping[str, Any] | None = None  # landed
     error: ConnectorError | None = None  # failed
 

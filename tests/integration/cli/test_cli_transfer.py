@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.ci360_gateway import FakeCI360Gateway
 from devstack.localstack import unique_bucket, webhook_payload
 from tests.support.helpers import (
     DATA,
@@ -30,6 +31,7 @@ from tests.support.helpers import (
     run_cli,
     write_event,
 )
+from tests.support.outcomes import SECRET, Bus, told
 from transforms.cli.main import main
 from transforms.cli.progress_bar import human_bytes
 
@@ -95,6 +97,44 @@ def test_replay_of_a_bad_event(stack: Stack, tmp_path: Path, capsys: pytest.Capt
     path.write_bytes(content)
     code, out, err = run_cli(capsys, "replay", str(path))
     assert code == 1 and out == "" and message in err
+
+
+def test_replay_tell_reports_the_outcome_as_the_functions_do(stack: Stack, tmp_path: Path, outcomes: None,
+                                                             gateway: FakeCI360Gateway, bus: Bus,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
+    path = write_event(tmp_path, webhook_payload(data_url, metadata_url, "told/replayed.csv", "occ-told"))
+    code, out, err = run_cli(capsys, "replay", path, "--tell", "-q")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["events"]["ci360"] == {"delivered": True, "attempts": 1, "status": 201}
+    assert body["events"]["eventBridge"]["delivered"] is True
+    event = told(gateway)
+    assert (event["status"], event["occurrenceId"], event["key"], event["rows"]) == (
+        "succeeded", "occ-told", "told/replayed.csv", "4")
+    (routed,) = bus.events()
+    assert routed["detail-type"] == "Audience landed" and routed["detail"]["mode"] == "replay"
+    # A failed replay is told too, and still fails.
+    _, bad_metadata = stack.stage(DATA, b"[]")
+    path = write_event(tmp_path, webhook_payload(data_url, bad_metadata, "told/bad.csv", "occ-bad"))
+    code, out, err = run_cli(capsys, "replay", path, "--tell", "-q")
+    assert code == 1 and out == "" and "error: INVALID_METADATA: " in err
+    told_line = next(line for line in err.splitlines() if line.startswith("outcome told: "))
+    assert json.loads(told_line.removeprefix("outcome told: "))["ci360"]["delivered"] is True
+    assert [e["status"] for e in gateway.received] == ["succeeded", "failed"]
+    assert [e["detail-type"] for e in bus.events()] == ["Audience failed"]
+    assert SIGNATURE not in out + err and SECRET not in out + err
+
+
+def test_replay_without_tell_tells_no_one(stack: Stack, tmp_path: Path, outcomes: None,
+                                          gateway: FakeCI360Gateway, bus: Bus,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    data_url, metadata_url = stack.stage(DATA, JSON_LAYOUT)
+    path = write_event(tmp_path, webhook_payload(data_url, metadata_url, "untold.csv"))
+    code, out, err = run_cli(capsys, "replay", path, "-q")
+    assert code == 0, err
+    assert "events" not in json.loads(out) and stack.landed("untold.csv") == HEADER + DATA
+    assert gateway.requests == [] and bus.events() == []
 
 
 # --- convert ------------------------------------------------------------------------------------
