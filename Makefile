@@ -60,6 +60,7 @@ lint: install node lint-tools
 # (bench/fanout.py). bench-moto: the older passthrough/gzip race on moto.
 bench: install
 	$(PY) -m bench.ranged
+	$(PY) -m bench.wire
 	$(PY) -m bench.conversion
 	$(PY) -m bench.parquet
 	$(PY) -m bench.fanout
