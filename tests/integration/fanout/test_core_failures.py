@@ -22,9 +22,9 @@ from tests.support.helpers import JSON_LAYOUT, AsyncStack, Stack
 from transforms.aws import client
 from transforms.ci360.payload import parse_job
 from transforms.errors import BadValueError, ConflictError, ConnectorError
-from transforms.fanout import abandon, check_ranges, finalize, land_range, plan
+from transforms.fanout import abandon, check_ranges, copy_parts, finalize, land_range, plan, prepare_assembly
 from transforms.fanout.errors import SourceChanged
-from transforms.fanout.local import catch, run_in_process
+from transforms.fanout.local import assemble_in_process, catch, run_in_process
 from transforms.jobs.pipeline import run
 from transforms.jobs.services import Services
 from transforms.settings import MIB, Settings
@@ -252,6 +252,7 @@ def test_check_ranges_asks_for_redo_only_of_wrongly_speculated_ranges(stack: Sta
     for item in redo:
         land_range(state, item, settings, services)
     assert check_ranges(state, settings, services) == {"redo": []}
+    assemble_in_process(state, settings, services)
     result = finalize(state, settings, services)
     assert result["fanout"]["redone"] == len(redo)
     one = parse_job(webhook_payload(job.data_url, job.metadata_url, "one/audience.jsonl"), settings)
@@ -264,6 +265,7 @@ def test_a_key_taken_before_the_finalizer_with_overwrite_false_is_a_conflict_and
     state = plan(job, settings, services)
     for item in state["ranges"]:
         land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     stack.s3.put_object(Bucket=stack.target, Key="fan/audience.csv", Body=b"another writer's")
     with pytest.raises(ConflictError) as conflict:
         finalize(state, settings, services)
@@ -282,6 +284,7 @@ def test_abandon_after_a_finalizer_died_past_its_writes_removes_them(stack: Stac
     while (redo := check_ranges(state, settings, services)["redo"]):
         for item in redo:
             land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     finalize(state, settings, services)  # then, say, the function timed out before Step Functions heard
     assert stack.target_keys()
     abandon(state, {"Error": "States.Timeout", "Cause": ""}, settings, services)
@@ -299,6 +302,7 @@ def test_a_retried_finalizer_answers_with_the_recorded_landing(async_stack: Asyn
     while (redo := check_ranges(state, settings, services)["redo"]):
         for item in redo:
             land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     first = finalize(state, settings, services)
     landed = stack.landed("fan/audience.jsonl.gz")
     assert finalize(state, settings, services) == first  # the staging folder is gone: the record answers
@@ -340,6 +344,9 @@ def test_the_job_travels_by_the_staging_folder_and_no_state_holds_a_presigned_ur
         checked = check_ranges(state, settings, services)
         seen.append(checked)
         items = checked["redo"]
+    prepared = prepare_assembly(state, settings, services)
+    seen.append(prepared)
+    seen += [copy_parts(state, item, settings, services) for item in prepared["batches"]]
     seen.append(finalize(state, settings, services))
     text = json.dumps(seen)
     secrets = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", job.data_url, job.metadata_url)
