@@ -169,7 +169,9 @@ def test_fanned_out_landings_equal_one_function_landings(fanout: AsyncStack, tem
         ranges = sorted({i["index"] for i in run["invocations"] if i["state"] == "LandRange"})
         assert ranges == list(range(9)), ext
         batches = sorted(i["index"] for i in run["invocations"] if i["state"] == "CopyBatch")
-        assert len(batches) >= 2 and batches == list(range(output["fanout"]["copyBatches"])), ext
+        assert batches == list(range(output["fanout"]["copyBatches"])), ext
+        if ext != ".csv.gz":  # whose ~3 MB of output is one part: one batch
+            assert len(batches) >= 2, ext
         assert output["key"] == f"fan/audience{ext}" and output["rows"] == rows, ext
         objects = [item["key"] for item in output["objects"]]
         landed_keys |= set(objects)
