@@ -354,3 +354,28 @@ def test_the_job_travels_by_the_staging_folder_and_no_state_holds_a_presigned_ur
         assert secret not in text
     assert seen[-1]["rows"] == audience().count(b"\n") // 2
     assert stack.target_keys() == ["fan/audience.jsonl"]
+
+
+def test_a_retried_prepare_assembly_reuses_its_plan_and_uploads(stack: Stack) -> None:
+    """PrepareAssembly run twice (a Step Functions retry after its answer was lost) starts no second
+    upload: the plan in the staging folder is reused, and the landing is the one-function bytes."""
+    job, settings, services, _ = setup(stack, audience(), "fan/audience.jsonl")
+    state = plan(job, settings, services)
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    while (redo := check_ranges(state, settings, services)["redo"]):
+        for item in redo:
+            land_range(state, item, settings, services)
+    first = prepare_assembly(state, settings, services)
+    uploads = stack.pending_uploads()
+    assert len(uploads) == 1 and uploads[0]["Key"] == "fan/audience.jsonl"
+    assert prepare_assembly(state, settings, services) == first
+    assert stack.pending_uploads() == uploads
+    for item in first["batches"]:
+        copy_parts(state, item, settings, services)
+    result = finalize(state, settings, services)
+    assert result["fanout"]["copyBatches"] == len(first["batches"])
+    one = parse_job(webhook_payload(job.data_url, job.metadata_url, "one/audience.jsonl"), settings)
+    run(one, settings, services.s3, services.http)
+    assert stack.landed("fan/audience.jsonl") == stack.landed("one/audience.jsonl")
+    assert stack.pending_uploads() == []
