@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -147,15 +148,17 @@ def test_a_failed_finalize_leaves_nothing_either(stack: Stack) -> None:
     job, settings, services, _ = setup(stack, audience(), "fan/audience.parquet")
     real = services.s3
     completed: list[str] = []
+    lock = threading.Lock()  # Finalize completes several objects at once
 
     class FailsLate:
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
         def complete_multipart_upload(self, **kwargs: Any) -> Any:
-            if len(completed) == 4:
-                raise ConnectorError("injected: S3 failed mid-finalize")
-            completed.append(kwargs["Key"])
+            with lock:
+                if len(completed) == 4:
+                    raise ConnectorError("injected: S3 failed mid-finalize")
+                completed.append(kwargs["Key"])
             return real.complete_multipart_upload(**kwargs)
 
     with pytest.raises(ConnectorError):
