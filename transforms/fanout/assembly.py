@@ -30,6 +30,7 @@ from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
 from transforms.errors import SinkError
+from transforms.fanout.abandon import CLOCK_SLACK_S
 from transforms.fanout.assemble import (
     COPIERS,
     MAX_PARTS,
@@ -60,7 +61,6 @@ from transforms.settings import Settings
 logger = Logger(service=SERVICE_NAME, child=True)
 
 STARTERS = 16  # multipart uploads started (and completed, in Finalize) at once: one per Parquet/ORC range
-CLOCK_SLACK_S = 2.0  # as abandon: Initiated and the plan's clock are not the same clock
 
 
 def owner(staging: str) -> dict[str, str]:
