@@ -116,6 +116,24 @@ def check_ranges(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
+def prepare_assembly(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The whole state -> ``{"batches": [{"batch": n}, ...], "targets", "parts", "bytes"}``: the plan (and
+    the uploads it starts) is in the staging folder; the state carries one small item per copy batch."""
+    def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
+        return fanout.prepare_assembly(event, settings, services(settings))
+    return _step("prepare_assembly", event, context, work)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def copy_parts(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One item of the CopyParts Map: ``{"state": <job, staging, format>, "item": {"batch": n}}``."""
+    def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:
+        logger.append_keys(copy_batch=event["item"].get("batch"))
+        return fanout.copy_parts(event["state"], event["item"], settings, services(settings))
+    return _step("copy_parts", event, context, work)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The whole state -> the landing's result (the job record says succeeded; the metrics are published)."""
     def work(settings: Settings, deadline: Deadline | None) -> dict[str, Any]:

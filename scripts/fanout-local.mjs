@@ -12,7 +12,7 @@
 // `run` takes one execution's input per line (JSON Lines; or one JSON document) and runs them at once,
 // sharing the functions' warm containers. It prints, one line per execution, its output (JSON) or
 // {"Error", "Cause"} when it failed; it exits 0 when every execution succeeded, else 1. --events writes
-// what happened: every Task invocation (state, function, range index, outcome) and the engine's event log,
+// what happened: every Task invocation (state, function, range index or copy batch, outcome) and the engine's event log,
 // per execution. Function logs go to --logs (else to stderr). --retry-pause-ms shortens every Retry's
 // pause (the retries themselves are as defined).
 //
@@ -239,7 +239,8 @@ function overrides(definition, functions, options, invocations, pools) {
     handlers[name] = async (input) => {
       const started = Date.now();
       const outcome = await pool.invoke(input);
-      invocations.push({ state: name, function: fn.name, index: input?.item?.index ?? null,
+      invocations.push({ state: name, function: fn.name,
+                         index: input?.item?.index ?? input?.item?.batch ?? null,
                          ok: !('errorType' in outcome), errorType: outcome.errorType ?? null,
                          ms: Date.now() - started });
       if ('errorType' in outcome) {

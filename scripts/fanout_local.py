@@ -165,13 +165,15 @@ def fanout_demo(stack: Stack, template: Path, key: str, data: bytes, range_mb: i
         say(f"  {line}")
     (run,) = json.loads(events_path.read_text())["executions"]
     for step in run["invocations"]:
-        where = f" range {step['index']}" if step["index"] is not None else ""
+        unit = "batch" if step["state"] == "CopyBatch" else "range"
+        where = f" {unit} {step['index']}" if step["index"] is not None else ""
         outcome = "ok" if step["ok"] else step["errorType"]
         say(f"  {step['state']:<15}{where:<10} {step['ms'] / 1000:6.2f} s  {outcome}")
     if run["failed"]:
         raise SystemExit(f"the execution failed: {run['failed']} (see {logs_path.relative_to(ROOT)})")
     result = run["output"]
-    say(f"execution succeeded in {elapsed:.1f} s: {result['fanout']['ranges']} ranges")
+    say(f"execution succeeded in {elapsed:.1f} s: {result['fanout']['ranges']} ranges, "
+        f"{result['fanout']['parts']} parts copied in {result['fanout']['copyBatches']} copy batches")
     show_assembled(stack, result, data)
     return result
 

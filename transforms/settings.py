@@ -249,6 +249,11 @@ SETTINGS: tuple[Setting, ...] = (
     # most ~2.7 GB (.jsonl grows ~2.5x: one part copy is at most 5 GiB), 1,024 ranges for 1 TiB.
     Setting("fanout_range_mb", "1024", "Bytes of the data file each range function lands.", integer(1),
             attribute="fanout_range_bytes", unit="MiB", scale=MIB),
+    # 32 GiB: one CopyParts worker copies it in ~11 s at the assumed ~100 MB/s a copy, 32 at once, and in
+    # ~110 s at a tenth of that; its largest part (at most 5 GiB) at a tenth takes ~540 s: still inside the
+    # 880 s. Smaller batches buy no speed (a batch lasts at least its largest part) and cost transitions.
+    Setting("fanout_copy_batch_mb", "32768", "Bytes of the assembly each copy worker copies inside S3 (at "
+            "most 1,000 parts).", integer(1), attribute="fanout_copy_batch_bytes", unit="MiB", scale=MIB),
     Setting("fanout_state_machine", "", "The fan-out state machine: its name (made its ARN once) or ARN.",
             attribute="fanout_state_machine", where="stack"),
     # Read by Powertools, not by our code.
@@ -305,6 +310,7 @@ class Settings:
     # Fan-out: files at least fanout_min_bytes (0: never) run as a Step Functions execution.
     fanout_min_bytes: int = 20480 * MIB
     fanout_range_bytes: int = 1024 * MIB  # bytes of the data file per range function
+    fanout_copy_batch_bytes: int = 32768 * MIB  # bytes of the assembly per copy worker
     fanout_state_machine: str | None = None  # its name or ARN; None: no fan-out
     local: bool = False  # run by `serverless invoke local` (IS_LOCAL; not a setting): see _resource
     # Bounds on what a source may make us hold: columns (memory of the columnar writers, the result's

@@ -26,13 +26,26 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code
              b"<Message>Please reduce your request rate.</Message></Error>")
 
 
+ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                 b"<Message>Access Denied</Message></Error>")
+
+
 class ChecksumProxy:
     """``mode``: "wrong" (another CRC32), "strip" (no checksum), "composite" (right value, COMPOSITE),
     "none" (nothing rewritten). ``slow_down``: a regular expression over "METHOD path"; the first
-    ``slow_downs`` requests matching it are answered 503 SlowDown (S3 throttling) instead of forwarded."""
+    ``slow_downs`` requests matching it are answered 503 SlowDown (S3 throttling) instead of forwarded.
+    ``deny``: every request matching it is answered 403 AccessDenied (a refusal that stays). ``lose``: the
+    first ``losses`` requests matching it are forwarded (S3 does the work) but their answer is lost: the
+    client gets 503 SlowDown, as when a connection drops after S3 acted."""
 
-    def __init__(self, backend: str, mode: str, slow_down: str | None = None, slow_downs: int = 0) -> None:
+    def __init__(self, backend: str, mode: str, slow_down: str | None = None, slow_downs: int = 0,
+                 deny: str | None = None, lose: str | None = None, losses: int = 0) -> None:
         self.backend = backend.rstrip("/")
+        self._deny = re.compile(deny) if deny else None
+        self.denied: list[str] = []
+        self._lose = re.compile(lose) if lose else None
+        self._losses = losses
+        self.lost: list[str] = []
         self.mode = mode
         self.rewritten: list[str] = []  # the operations whose answer was altered
         self._slow_down = re.compile(slow_down) if slow_down else None
@@ -51,17 +64,22 @@ class ChecksumProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if proxy._slowed(f"{self.command} {self.path}"):
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
-                    self.end_headers()
-                    self.wfile.write(SLOW_DOWN)
+                request = f"{self.command} {self.path}"
+                if proxy._slowed(request):
+                    self._error(503, SLOW_DOWN)
+                    return
+                if proxy._deny is not None and proxy._deny.search(request):
+                    with proxy._lock:
+                        proxy.denied.append(request)
+                    self._error(403, ACCESS_DENIED)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 answer = proxy._pool.request(self.command, proxy.backend + self.path, body=body,
                                              headers=headers, redirect=False, retries=False,
                                              decode_content=False, timeout=60)
+                if proxy._lost(request):
+                    self._error(503, SLOW_DOWN)
+                    return
                 out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
                 data = answer.data
                 operation = proxy._operation(self.command, self.path, answer.status)
@@ -78,6 +96,14 @@ class ChecksumProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
+            def _error(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -92,6 +118,13 @@ class ChecksumProxy:
                     not self._slow_down.search(request):
                 return False
             self.slowed.append(request)
+            return True
+
+    def _lost(self, request: str) -> bool:
+        with self._lock:
+            if self._lose is None or len(self.lost) >= self._losses or not self._lose.search(request):
+                return False
+            self.lost.append(request)
             return True
 
     @staticmethod

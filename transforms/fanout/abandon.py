@@ -1,9 +1,11 @@
 """The Catch path: leave nothing of a failed fan-out in S3, and record the failure on the job.
 
-Removed: every staged object (range objects, manifests, the stored job), every pending multipart upload
-under the staging folder (a range function killed mid-upload) and at the fan-out's targets (a finalizer
-killed mid-assembly), and any target object this execution created (written since the plan started: an
-object an earlier landing left is not this execution's to remove). Idempotent.
+Removed: every staged object (range objects, manifests, the stored job, the assembly's plan), every
+pending multipart upload under the staging folder (a range function killed mid-upload) and at the
+fan-out's targets (the assembly's uploads, by the ids in PrepareAssembly's plan, and any other started
+since the plan began), and any target object this execution created (written since the plan started and
+carrying its owner metadata: an object an earlier landing left is not this execution's to remove).
+Idempotent.
 """
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from transforms import SERVICE_NAME
-from transforms.aws import SDK_ERRORS
+from transforms.aws import SDK_ERRORS, aws_failure
 from transforms.ci360.payload import Job
 from transforms.errors import ConnectorError, JobStoreError
 from transforms.fanout.cleanup import abort_uploads, clear_staging, remove_keys
-from transforms.fanout.naming import COLUMNAR_OBJECTS, OWNER_METADATA, owner_tag, part_object, staging_prefix
+from transforms.fanout.manifests import get_json
+from transforms.fanout.naming import (
+    COLUMNAR_OBJECTS,
+    OWNER_METADATA,
+    assembly_plan,
+    owner_tag,
+    part_object,
+    staging_prefix,
+)
 from transforms.fanout.stored_job import read_stored
 from transforms.formats.registry import format_named
 from transforms.jobs.services import Services
@@ -115,6 +125,23 @@ def _remove_created(s3: Any, bucket: str, targets: list[str], since: float, owne
     return remove_keys(s3, bucket, ours)
 
 
+def _abort_planned(s3: Any, bucket: str, staging: str) -> int:
+    """The uploads PrepareAssembly started, by their ids in its plan (exact: another writer's upload at the
+    key is never touched); one already completed or aborted is skipped."""
+    plan = get_json(s3, bucket, assembly_plan(staging))
+    aborted = 0
+    for target in (plan or {}).get("targets", []):
+        if not target.get("upload"):
+            continue
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=target["key"], UploadId=target["upload"])
+            aborted += 1
+        except SDK_ERRORS as exc:
+            if aws_failure(exc).code not in ("NoSuchUpload", "404"):
+                raise s3_failure(exc, "abort the assembly's uploads") from None
+    return aborted
+
+
 def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Settings,
             services: Services) -> dict[str, Any]:
     """Remove everything the fan-out wrote; with ``error`` (the Catch's), also record the job failed.
@@ -135,11 +162,12 @@ def abandon(state: dict[str, Any], error: dict[str, Any] | None, settings: Setti
                                                          bucket, identity["key"])
         found = read_stored(s3, bucket, staging)  # the whole job, for its record, before it is cleared
         stored_job = found[0] if found else None
+        planned = _abort_planned(s3, bucket, staging)  # before the plan goes with the staging folder
         cleared = clear_staging(s3, bucket, staging)
         targets = _targets(state, identity)
         since = float(state.get("startedAt") or 0)
-        aborted = abort_uploads(s3, bucket, commonprefix(targets), keys=set(targets),
-                                since=since - CLOCK_SLACK_S)
+        aborted = planned + abort_uploads(s3, bucket, commonprefix(targets), keys=set(targets),
+                                          since=since - CLOCK_SLACK_S)
         removed = 0
         if since and not landed:
             removed = _remove_created(s3, bucket, targets, since, owner_tag(staging))

@@ -1,5 +1,8 @@
 """One object composed inside S3 from range objects: a multipart upload whose parts are copies.
 
+The work is spread over the fan-out's steps (``assembly.py``): PrepareAssembly plans the parts and starts
+the upload, the CopyParts Map's workers run ``copy_part`` for their batch, Finalize runs ``complete``.
+
 Each range object becomes one or more ``UploadPartCopy`` parts (a copy part is at most 5 GiB, so a
 larger one is copied as several ranges), conditional on the range object's ETag (``CopySourceIfMatch``:
 only the exact object whose manifest was read is copied). S3 requires every part but the last to be at
@@ -17,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import math
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,9 @@ MIB = 1024 * 1024
 MIN_PART = 5 * MIB  # S3: every part but the last
 MAX_COPY_PART = 5 * 1024 * MIB  # S3: a copy part's most
 MAX_PARTS = 10_000
-# Parts copied at once. A copy runs inside S3 (the function only waits on its answer), so many can run at
-# once without the function's network or CPU: the finalizer's time is the object's bytes / (this x the copy
-# speed inside S3).
+# Parts copied at once by one CopyParts worker. A copy runs inside S3 (the function only waits on its
+# answer), so many can run at once without the function's network or CPU: a batch's time is its bytes /
+# (this x the copy speed inside S3), and the assembly's, the bytes / (batches at once x this x that speed).
 COPIERS = 32
 
 
@@ -108,63 +109,108 @@ def plan_parts(pieces: list[Piece]) -> list[list[tuple[str, Piece, int, int]]]:
     return parts
 
 
-def assemble(s3: Any, bucket: str, key: str, pieces: list[Piece], *, extra_args: dict[str, Any],
-             if_none_match: bool) -> Assembled:
-    """Compose ``pieces`` (in order) into ``s3://bucket/key``; nothing is left pending on failure."""
+def put_empty(s3: Any, bucket: str, key: str, *, extra_args: dict[str, Any],
+              if_none_match: bool) -> Assembled:
+    """Nothing landed (an empty audience in JSON Lines): an empty object, as one function writes."""
     condition = {"IfNoneMatch": "*"} if if_none_match else {}
-    whole = combined_crc32(pieces)
-    size = sum(piece.size for piece in pieces)
-    parts = plan_parts(pieces)
-    if len(parts) > MAX_PARTS:
-        raise SinkError(f"s3://{bucket}/{key} would take {len(parts)} parts; S3 allows {MAX_PARTS}",
-                        "TooManyParts")
-    carried = sum(end - start for part in parts for kind, _, start, end in part if kind == "read")
-    if not parts:  # nothing landed (an empty audience in JSON Lines): an empty object, as one function writes
-        stored = _call("write the object", s3.put_object, Bucket=bucket, Key=key, Body=b"",
-                       ChecksumCRC32=whole, **extra_args, **condition)
-        return Assembled(key, 0, whole, _verify(s3, bucket, key, stored, whole, 0), 0, 0)
-    upload = _call("start a multipart upload", s3.create_multipart_upload, Bucket=bucket, Key=key,
-                   ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT", **extra_args)["UploadId"]
-    try:
-        with ThreadPoolExecutor(COPIERS, thread_name_prefix="copy-part") as pool:
-            listed = list(pool.map(lambda numbered: _part(s3, bucket, key, upload, *numbered),
-                                   enumerate(parts, start=1)))
-        stored = _call("complete the upload", s3.complete_multipart_upload, Bucket=bucket, Key=key,
-                       UploadId=upload, MultipartUpload={"Parts": listed}, ChecksumCRC32=whole,
-                       ChecksumType="FULL_OBJECT", **condition)
-    except BaseException:
-        # On failure to abort, the bucket's lifecycle rule is the backstop (and abandon aborts what it finds).
-        with suppress(*SDK_ERRORS):
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
-        raise
-    return Assembled(key, size, whole, _verify(s3, bucket, key, stored, whole, size), len(parts), carried)
+    whole = _b64_crc(0)
+    stored = _call("write the object", s3.put_object, Bucket=bucket, Key=key, Body=b"", ChecksumCRC32=whole,
+                   **extra_args, **condition)
+    return Assembled(key, 0, whole, verify(s3, bucket, key, stored, whole, 0), 0, 0)
 
 
-def _part(s3: Any, bucket: str, key: str, upload: str, number: int,
-          slices: list[tuple[str, Piece, int, int]]) -> dict[str, Any]:
+def copy_part(s3: Any, bucket: str, key: str, upload: str, number: int,
+              slices: list[tuple[str, Piece, int, int]]) -> int:
+    """Part ``number`` of the upload: a copy of one slice, or the gathered slices read and uploaded.
+    Run again, it replaces the part (S3 keeps the last upload of a part number): never a duplicate.
+    Returns the part's size."""
     if slices[0][0] == "copy":
         _, piece, first, end = slices[0]
-        result = _call(f"copy part {number}", s3.upload_part_copy, Bucket=bucket, Key=key, UploadId=upload,
-                       PartNumber=number, CopySource={"Bucket": bucket, "Key": piece.key},
-                       CopySourceRange=f"bytes={first}-{end - 1}",
-                       CopySourceIfMatch=piece.etag)["CopyPartResult"]
-    else:
-        body = bytearray()
-        for _, piece, first, end in slices:
-            got = _call("read back a small range object", s3.get_object, Bucket=bucket, Key=piece.key,
-                        Range=f"bytes={first}-{end - 1}", IfMatch=piece.etag)["Body"].read()
-            if len(got) != end - first:
-                raise SinkError(f"read {len(got)} bytes of {piece.key}, not {end - first}", "ShortRead")
-            body += got
-        result = _call(f"upload part {number}", s3.upload_part, Bucket=bucket, Key=key, UploadId=upload,
-                       PartNumber=number, Body=bytes(body), ChecksumCRC32=_b64_crc(crc32(bytes(body))))
-    part = {"PartNumber": number, "ETag": result["ETag"]}
-    if result.get("ChecksumCRC32"):
-        part["ChecksumCRC32"] = result["ChecksumCRC32"]
-    return part
+        _call(f"copy part {number}", s3.upload_part_copy, Bucket=bucket, Key=key, UploadId=upload,
+              PartNumber=number, CopySource={"Bucket": bucket, "Key": piece.key},
+              CopySourceRange=f"bytes={first}-{end - 1}", CopySourceIfMatch=piece.etag)
+        return end - first
+    body = bytearray()
+    for _, piece, first, end in slices:
+        got = _call("read back a small range object", s3.get_object, Bucket=bucket, Key=piece.key,
+                    Range=f"bytes={first}-{end - 1}", IfMatch=piece.etag)["Body"].read()
+        if len(got) != end - first:
+            raise SinkError(f"read {len(got)} bytes of {piece.key}, not {end - first}", "ShortRead")
+        body += got
+    _call(f"upload part {number}", s3.upload_part, Bucket=bucket, Key=key, UploadId=upload, PartNumber=number,
+          Body=bytes(body), ChecksumCRC32=_b64_crc(crc32(bytes(body))))
+    return len(body)
 
 
-def _verify(s3: Any, bucket: str, key: str, stored: dict[str, Any], whole: str, size: int) -> bool:
+def complete(s3: Any, bucket: str, key: str, upload: str, sizes: list[int], whole: str, owner: dict[str, str],
+             *, if_none_match: bool) -> Assembled:
+    """Complete the upload from its parts as S3 lists them (ListParts): every planned part number present
+    with its planned size, nothing else, or nothing is completed. The whole object's CRC32 is sent and
+    what S3 reports is verified.
+
+    Run again after S3 completed the upload (the answer was lost; Step Functions retried the step), the
+    upload is gone (``NoSuchUpload``) or, with ``overwrite`` false, the key is taken by our own object
+    (``PreconditionFailed``): the object at the key is recognised as this fan-out's by its owner metadata
+    (``owner``, written at CreateMultipartUpload) and its CRC32, and taken as completed."""
+    size = sum(sizes)
+    try:
+        listed = _list_parts(s3, bucket, key, upload)
+    except SinkError as exc:
+        if exc.s3_code == "NoSuchUpload":
+            return _ours(s3, bucket, key, whole, size, owner, exc)
+        raise
+    wanted = {number: part_size for number, part_size in enumerate(sizes, start=1)}
+    found = {part["PartNumber"]: int(part["Size"]) for part in listed}
+    if found != wanted:
+        missing = sorted(set(wanted) - set(found))
+        wrong = sorted(n for n in set(wanted) & set(found) if found[n] != wanted[n])
+        extra = sorted(set(found) - set(wanted))
+        raise SinkError(f"s3://{bucket}/{key}: the upload's parts are not the planned ones (missing "
+                        f"{missing[:5]}, wrong size {wrong[:5]}, unplanned {extra[:5]}); not completed",
+                        "PartsIncomplete")
+    parts = []
+    for part in sorted(listed, key=lambda item: item["PartNumber"]):
+        entry = {"PartNumber": part["PartNumber"], "ETag": part["ETag"]}
+        if part.get("ChecksumCRC32"):
+            entry["ChecksumCRC32"] = part["ChecksumCRC32"]
+        parts.append(entry)
+    condition = {"IfNoneMatch": "*"} if if_none_match else {}
+    try:
+        stored = _call("complete the upload", s3.complete_multipart_upload, Bucket=bucket, Key=key,
+                       UploadId=upload, MultipartUpload={"Parts": parts}, ChecksumCRC32=whole,
+                       ChecksumType="FULL_OBJECT", **condition)
+    except SinkError as exc:
+        if exc.s3_code in ("NoSuchUpload", "PreconditionFailed", "ConditionalRequestConflict"):
+            return _ours(s3, bucket, key, whole, size, owner, exc)
+        raise
+    return Assembled(key, size, whole, verify(s3, bucket, key, stored, whole, size), len(sizes), 0)
+
+
+def _list_parts(s3: Any, bucket: str, key: str, upload: str) -> list[dict[str, Any]]:
+    try:
+        pages = s3.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload)
+        return [part for page in pages for part in page.get("Parts", [])]
+    except SDK_ERRORS as exc:
+        raise s3_failure(exc, "list the upload's parts") from None
+
+
+def _ours(s3: Any, bucket: str, key: str, whole: str, size: int, owner: dict[str, str],
+          refusal: SinkError) -> Assembled:
+    """The object at the key, when an earlier run of this step completed it; else ``refusal`` is raised."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except SDK_ERRORS:
+        raise refusal from None
+    metadata = head.get("Metadata") or {}
+    mine = all(metadata.get(name) == value for name, value in owner.items())
+    reported = head.get("ChecksumCRC32")
+    if not mine or int(head.get("ContentLength", -1)) != size or (reported and reported != whole):
+        raise refusal
+    verified = reported == whole and head.get("ChecksumType") in (None, "FULL_OBJECT")
+    return Assembled(key, size, whole, verified, 0, 0)
+
+
+def verify(s3: Any, bucket: str, key: str, stored: dict[str, Any], whole: str, size: int) -> bool:
     """As ``S3MultipartSink`` verifies: S3's reported FULL_OBJECT CRC32 must be ours, else the object goes."""
     value, kind = stored.get("ChecksumCRC32"), stored.get("ChecksumType")
     if not value:

@@ -1,17 +1,22 @@
-"""The finalizer: assemble what the ranges landed, verify it, register it, record the job, clean up.
+"""The finalizer: complete what the copy workers assembled, verify it, register it, record the job, clean up.
 
-CSV family and JSON Lines: ONE object at the key, composed inside S3 (``assemble``). Parquet and ORC:
-one complete file per range beside the key (``naming.part_object``), each composed the same way from
-its range object (so each is conditional and checksum-verified too); a table over the key's folder
-reads them all. With ``overwrite`` true, what an earlier landing left at the key (the object itself, or
-another fan-out's files for it) is removed once the new files are in place, so the folder holds this
-landing alone.
+CSV family and JSON Lines: ONE object at the key, composed inside S3. Parquet and ORC: one complete file
+per range beside the key (``naming.part_object``), each composed the same way from its range object (so
+each is conditional and checksum-verified too); a table over the key's folder reads them all. The parts
+were planned by PrepareAssembly and copied by the CopyParts workers (``assembly.py``); here each target's
+upload is completed from S3's own list of its parts (``assemble.complete``: every planned part number,
+each of its planned size), with the whole object's CRC32 sent and verified. With ``overwrite`` true,
+what an earlier landing left at the key (the object itself, or another fan-out's files for it) is
+removed once the new files are in place, so the folder holds this landing alone.
 
-Run again after it succeeded (a Step Functions retry), it answers with the recorded result.
+Run again after it succeeded (a Step Functions retry), it answers with the recorded result; run again
+after S3 completed an upload but before the job was recorded, it recognises its own object (owner
+metadata, CRC32) and carries on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,17 +28,14 @@ from transforms.aws import SDK_ERRORS
 from transforms.ci360.layout import parse_layout
 from transforms.ci360.payload import Job
 from transforms.errors import ConflictError, SinkError
-from transforms.fanout.assemble import Assembled, Piece, assemble
+from transforms.fanout.assemble import Assembled, complete, put_empty
+from transforms.fanout.assembly import STARTERS, owner, part_sizes, read_plan
 from transforms.fanout.checks import resolve
 from transforms.fanout.cleanup import clear_staging, remove_keys
 from transforms.fanout.errors import RangesIncomplete
 from transforms.fanout.naming import (
     COLUMNAR_OBJECTS,
-    OWNER_METADATA,
     is_part_of,
-    owner_tag,
-    part_object,
-    range_object,
     split_extension,
 )
 from transforms.fanout.range_landing import load_job
@@ -52,13 +54,6 @@ from transforms.settings import Settings
 from transforms.sinks.s3 import s3_failure
 
 logger = Logger(service=SERVICE_NAME, child=True)
-
-ASSEMBLERS = 4  # Parquet/ORC objects composed at once
-
-
-def _pieces(state: dict[str, Any], manifests: list[dict[str, Any]]) -> list[Piece]:
-    return [Piece(range_object(state["staging"], int(m["index"])), int(m["bytes"]), m["crc32"], m["etag"])
-            for m in manifests]
 
 
 def finalize(state: dict[str, Any], settings: Settings, services: Services) -> dict[str, Any]:
@@ -80,15 +75,9 @@ def finalize(state: dict[str, Any], settings: Settings, services: Services) -> d
     schema = build_schema(layout, job.column_types)
     fmt = format_named(state["format"])
     manifests = resolution.manifests
-    extra = {"ContentType": fmt.content_type, "Metadata": {OWNER_METADATA: owner_tag(state["staging"])},
-             **encryption(settings)}
-    pieces = _pieces(state, manifests)
+    plan = read_plan(s3, job.bucket, state["staging"])
     try:
-        if fmt.name in COLUMNAR_OBJECTS:
-            landed = _land_objects(s3, job, fmt, pieces, extra)
-        else:
-            landed = [assemble(s3, job.bucket, job.key, pieces, extra_args=extra,
-                               if_none_match=not job.overwrite)]
+        landed = _complete_all(s3, job, fmt, plan, state["staging"], settings)
     except SinkError as exc:
         if not job.overwrite and exc.s3_code in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise ConflictError(f"s3://{job.bucket}/{job.key} already exists and overwrite is false",
@@ -97,7 +86,7 @@ def finalize(state: dict[str, Any], settings: Settings, services: Services) -> d
         raise
     if fmt.name in COLUMNAR_OBJECTS and job.overwrite:
         _remove_earlier(s3, job, fmt, {item.key for item in landed})
-    result = _result(state, settings, services, job, fmt, schema, manifests, resolution, landed)
+    result = _result(state, settings, services, job, fmt, schema, manifests, resolution, landed, plan)
     if store:
         store.succeeded(job, result)
     clear_staging(s3, job.bucket, state["staging"])
@@ -105,28 +94,24 @@ def finalize(state: dict[str, Any], settings: Settings, services: Services) -> d
     return result
 
 
-def _land_objects(s3: Any, job: Job, fmt: Format, pieces: list[Piece],
-                  extra: dict[str, Any]) -> list[Assembled]:
-    """One object per range; if any fails, the ones made here are removed before the error is raised."""
-    names = [part_object(job.key, fmt, index, len(pieces)) for index in range(len(pieces))]
-    made: list[Assembled] = []
-    failure: BaseException | None = None
-    with ThreadPoolExecutor(ASSEMBLERS, thread_name_prefix="assemble") as pool:
-        futures = [pool.submit(assemble, s3, job.bucket, name, [piece], extra_args=extra,
-                               if_none_match=not job.overwrite)
-                   for name, piece in zip(names, pieces, strict=True)]
-        for future in futures:
-            try:
-                made.append(future.result())
-            except BaseException as exc:  # noqa: BLE001 - the first failure is raised after the cleanup
-                failure = failure or exc
-    if failure is not None:
-        try:
-            remove_keys(s3, job.bucket, [item.key for item in made])
-        except SinkError as exc:
-            logger.error("could not remove the objects of a failed fan-out", extra={"error": exc.message})
-        raise failure
-    return made
+def _complete_all(s3: Any, job: Job, fmt: Format, plan: dict[str, Any], staging: str,
+                  settings: Settings) -> list[Assembled]:
+    """Every planned target completed from the parts the CopyParts workers copied (``STARTERS`` at once).
+    A failure leaves the uploads pending: a retry of this step completes them, or Abandon aborts them and
+    removes the objects completed before it (they carry this fan-out's owner metadata)."""
+    mine = owner(staging)
+    extra = {"ContentType": fmt.content_type, "Metadata": mine, **encryption(settings)}
+
+    def one(target: dict[str, Any]) -> Assembled:
+        if target["upload"] is None:
+            return put_empty(s3, job.bucket, target["key"], extra_args=extra, if_none_match=not job.overwrite)
+        sizes = part_sizes(target)
+        done = complete(s3, job.bucket, target["key"], target["upload"], sizes, target["crc32"], mine,
+                        if_none_match=not job.overwrite)
+        return dataclasses.replace(done, parts=len(sizes), carried=int(target["carried"]))
+
+    with ThreadPoolExecutor(min(STARTERS, len(plan["targets"])), thread_name_prefix="complete") as pool:
+        return list(pool.map(one, plan["targets"]))
 
 
 def _remove_earlier(s3: Any, job: Job, fmt: Format, keep: set[str]) -> None:
@@ -145,7 +130,8 @@ def _remove_earlier(s3: Any, job: Job, fmt: Format, keep: set[str]) -> None:
 
 
 def _result(state: dict[str, Any], settings: Settings, services: Services, job: Job, fmt: Format, schema: Any,
-            manifests: list[dict[str, Any]], resolution: Any, landed: list[Assembled]) -> dict[str, Any]:
+            manifests: list[dict[str, Any]], resolution: Any, landed: list[Assembled],
+            plan: dict[str, Any]) -> dict[str, Any]:
     if fmt.typed:
         rows = sum(int(m.get("rows") or 0) for m in manifests)
         line_breaks = None
@@ -179,5 +165,7 @@ def _result(state: dict[str, Any], settings: Settings, services: Services, job: 
     body["fanout"] = {"ranges": len(manifests), "rangeBytes": state.get("rangeBytes"),
                       "redone": sum(1 for m in manifests if int(m.get("startState", 0)) == 1),
                       "partsCarried": sum(1 for item in landed if item.carried),
-                      "bytesCarried": sum(item.carried for item in landed)}
+                      "bytesCarried": sum(item.carried for item in landed),
+                      "copyBatches": len(plan["batches"]),
+                      "parts": sum(len(target["parts"]) for target in plan["targets"])}
     return bound_result(body)

@@ -51,6 +51,11 @@ def job_object(staging: str) -> str:
     return f"{staging}job.json"
 
 
+def assembly_plan(staging: str) -> str:
+    """PrepareAssembly's plan: every target, its upload and parts, and the copy batches."""
+    return f"{staging}assembly.json"
+
+
 def finalizing_marker(staging: str) -> str:
     return f"{staging}finalizing.json"
 

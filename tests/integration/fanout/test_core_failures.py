@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -22,9 +23,9 @@ from tests.support.helpers import JSON_LAYOUT, AsyncStack, Stack
 from transforms.aws import client
 from transforms.ci360.payload import parse_job
 from transforms.errors import BadValueError, ConflictError, ConnectorError
-from transforms.fanout import abandon, check_ranges, finalize, land_range, plan
+from transforms.fanout import abandon, check_ranges, copy_parts, finalize, land_range, plan, prepare_assembly
 from transforms.fanout.errors import SourceChanged
-from transforms.fanout.local import catch, run_in_process
+from transforms.fanout.local import assemble_in_process, catch, run_in_process
 from transforms.jobs.pipeline import run
 from transforms.jobs.services import Services
 from transforms.settings import MIB, Settings
@@ -147,15 +148,17 @@ def test_a_failed_finalize_leaves_nothing_either(stack: Stack) -> None:
     job, settings, services, _ = setup(stack, audience(), "fan/audience.parquet")
     real = services.s3
     completed: list[str] = []
+    lock = threading.Lock()  # Finalize completes several objects at once
 
     class FailsLate:
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
         def complete_multipart_upload(self, **kwargs: Any) -> Any:
-            if len(completed) == 4:
-                raise ConnectorError("injected: S3 failed mid-finalize")
-            completed.append(kwargs["Key"])
+            with lock:
+                if len(completed) == 4:
+                    raise ConnectorError("injected: S3 failed mid-finalize")
+                completed.append(kwargs["Key"])
             return real.complete_multipart_upload(**kwargs)
 
     with pytest.raises(ConnectorError):
@@ -252,6 +255,7 @@ def test_check_ranges_asks_for_redo_only_of_wrongly_speculated_ranges(stack: Sta
     for item in redo:
         land_range(state, item, settings, services)
     assert check_ranges(state, settings, services) == {"redo": []}
+    assemble_in_process(state, settings, services)
     result = finalize(state, settings, services)
     assert result["fanout"]["redone"] == len(redo)
     one = parse_job(webhook_payload(job.data_url, job.metadata_url, "one/audience.jsonl"), settings)
@@ -264,6 +268,7 @@ def test_a_key_taken_before_the_finalizer_with_overwrite_false_is_a_conflict_and
     state = plan(job, settings, services)
     for item in state["ranges"]:
         land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     stack.s3.put_object(Bucket=stack.target, Key="fan/audience.csv", Body=b"another writer's")
     with pytest.raises(ConflictError) as conflict:
         finalize(state, settings, services)
@@ -282,6 +287,7 @@ def test_abandon_after_a_finalizer_died_past_its_writes_removes_them(stack: Stac
     while (redo := check_ranges(state, settings, services)["redo"]):
         for item in redo:
             land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     finalize(state, settings, services)  # then, say, the function timed out before Step Functions heard
     assert stack.target_keys()
     abandon(state, {"Error": "States.Timeout", "Cause": ""}, settings, services)
@@ -299,6 +305,7 @@ def test_a_retried_finalizer_answers_with_the_recorded_landing(async_stack: Asyn
     while (redo := check_ranges(state, settings, services)["redo"]):
         for item in redo:
             land_range(state, item, settings, services)
+    assemble_in_process(state, settings, services)
     first = finalize(state, settings, services)
     landed = stack.landed("fan/audience.jsonl.gz")
     assert finalize(state, settings, services) == first  # the staging folder is gone: the record answers
@@ -340,6 +347,9 @@ def test_the_job_travels_by_the_staging_folder_and_no_state_holds_a_presigned_ur
         checked = check_ranges(state, settings, services)
         seen.append(checked)
         items = checked["redo"]
+    prepared = prepare_assembly(state, settings, services)
+    seen.append(prepared)
+    seen += [copy_parts(state, item, settings, services) for item in prepared["batches"]]
     seen.append(finalize(state, settings, services))
     text = json.dumps(seen)
     secrets = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", job.data_url, job.metadata_url)
@@ -347,3 +357,28 @@ def test_the_job_travels_by_the_staging_folder_and_no_state_holds_a_presigned_ur
         assert secret not in text
     assert seen[-1]["rows"] == audience().count(b"\n") // 2
     assert stack.target_keys() == ["fan/audience.jsonl"]
+
+
+def test_a_retried_prepare_assembly_reuses_its_plan_and_uploads(stack: Stack) -> None:
+    """PrepareAssembly run twice (a Step Functions retry after its answer was lost) starts no second
+    upload: the plan in the staging folder is reused, and the landing is the one-function bytes."""
+    job, settings, services, _ = setup(stack, audience(), "fan/audience.jsonl")
+    state = plan(job, settings, services)
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    while (redo := check_ranges(state, settings, services)["redo"]):
+        for item in redo:
+            land_range(state, item, settings, services)
+    first = prepare_assembly(state, settings, services)
+    uploads = stack.pending_uploads()
+    assert len(uploads) == 1 and uploads[0]["Key"] == "fan/audience.jsonl"
+    assert prepare_assembly(state, settings, services) == first
+    assert stack.pending_uploads() == uploads
+    for item in first["batches"]:
+        copy_parts(state, item, settings, services)
+    result = finalize(state, settings, services)
+    assert result["fanout"]["copyBatches"] == len(first["batches"])
+    one = parse_job(webhook_payload(job.data_url, job.metadata_url, "one/audience.jsonl"), settings)
+    run(one, settings, services.s3, services.http)
+    assert stack.landed("fan/audience.jsonl") == stack.landed("one/audience.jsonl")
+    assert stack.pending_uploads() == []

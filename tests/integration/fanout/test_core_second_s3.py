@@ -1,7 +1,8 @@
 """The fan-out's assembly on a second S3 implementation, SeaweedFS, which (unlike moto) checks what it
-is sent and returns the checksums it stored: the composed object's FULL_OBJECT CRC32, combined from
-the range objects', is the one the store reports (``verified``), and a copy conditional on a range
-object's ETag is refused when that object was replaced. CI360's side (presigned URLs) stays on moto.
+is sent and returns the checksums it stored: the composed object (planned, copied in batches, completed
+from the store's own list of parts) has the FULL_OBJECT CRC32 combined from the range objects', as the
+store reports it (``verified``), and a copy conditional on a range object's ETag is refused when that
+object was replaced. CI360's side (presigned URLs) stays on moto.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from devstack.localstack import MotoServer, s3_client, stage, unique_bucket, web
 from tests.support.helpers import JSON_LAYOUT
 from transforms.ci360.payload import parse_job
 from transforms.errors import SinkError
-from transforms.fanout.assemble import Piece, assemble
-from transforms.fanout.local import run_in_process
+from transforms.fanout import abandon, check_ranges, copy_parts, land_range, plan, prepare_assembly
+from transforms.fanout.local import catch, run_in_process
+from transforms.fanout.naming import range_object
 from transforms.jobs.services import Services
 from transforms.settings import MIB, Settings
 from transforms.sources.http import HttpSource
@@ -38,8 +40,10 @@ def seaweed(seaweed_server: Any) -> tuple[Any, str]:
     return s3, bucket
 
 
-def test_the_assembled_object_is_verified_by_the_store(seaweed: tuple[Any, str],
-                                                       moto_server: MotoServer) -> None:
+def landing(seaweed: tuple[Any, str], moto_server: MotoServer,
+            key: str) -> tuple[Any, Settings, Services, bytes]:
+    """The job (its CI360 side on moto), settings of 6 MiB ranges and one part a copy batch, services on
+    SeaweedFS, and the data."""
     s3, bucket = seaweed
     staging_s3 = s3_client(moto_server.endpoint)
     staging = unique_bucket("ci360-staging")
@@ -49,27 +53,44 @@ def test_the_assembled_object_is_verified_by_the_store(seaweed: tuple[Any, str],
     settings = dataclasses.replace(
         Settings.from_env({"s3_bucket_name": bucket, "part_size_mb": "5",
                            "source_host_allowlist": "http://127.0.0.1:*"}),
-        fanout_range_bytes=6 * MIB, fanout_min_bytes=1, download_range_bytes=MIB)
+        fanout_range_bytes=6 * MIB, fanout_min_bytes=1, download_range_bytes=MIB, fanout_copy_batch_bytes=1)
     services = Services(s3=s3, http=HttpSource.from_settings(settings))
-    job = parse_job(webhook_payload(data_url, metadata_url, "fan/audience.csv"), settings)
+    return parse_job(webhook_payload(data_url, metadata_url, key), settings), settings, services, data
+
+
+def test_the_assembled_object_is_verified_by_the_store(seaweed: tuple[Any, str],
+                                                       moto_server: MotoServer) -> None:
+    """Planned, copied by three copy batches, completed from the store's ListParts."""
+    s3, bucket = seaweed
+    job, settings, services, data = landing(seaweed, moto_server, "fan/audience.csv")
     result = run_in_process(job, settings, services)
     landed = s3.get_object(Bucket=bucket, Key="fan/audience.csv")["Body"].read()
     assert landed.endswith(data) and landed.startswith(b"identity_id,")
     assert result["checksum"]["value"] == crc32(landed)
     assert result["checksum"]["verified"] is True  # SeaweedFS returned our combined CRC32 as the object's
-    assert result["fanout"]["ranges"] == 3
+    assert result["fanout"]["ranges"] == 3 and result["fanout"]["copyBatches"] == 3
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == ["fan/audience.csv"]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_a_copy_of_a_replaced_range_object_is_refused(seaweed: tuple[Any, str]) -> None:
+def test_a_copy_of_a_replaced_range_object_is_refused(seaweed: tuple[Any, str],
+                                                       moto_server: MotoServer) -> None:
+    """A range object replaced after its manifest was read (a late retry's): the copy batch's
+    ``CopySourceIfMatch`` is refused by the store, and Abandon leaves nothing (the planned upload aborted)."""
     s3, bucket = seaweed
-    body = b"x" * (6 * MIB)
-    first = s3.put_object(Bucket=bucket, Key="_stage/range-00000.part", Body=body)
-    s3.put_object(Bucket=bucket, Key="_stage/range-00000.part", Body=b"y" * (6 * MIB))  # a later attempt's
-    piece = Piece("_stage/range-00000.part", len(body), crc32(body), first["ETag"])
+    job, settings, services, _ = landing(seaweed, moto_server, "fan/replaced.csv")
+    state = plan(job, settings, services)
+    for item in state["ranges"]:
+        land_range(state, item, settings, services)
+    assert check_ranges(state, settings, services) == {"redo": []}
+    prepared = prepare_assembly(state, settings, services)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    replaced = range_object(state["staging"], 1)
+    s3.put_object(Bucket=bucket, Key=replaced, Body=b"y" * (6 * MIB))
     with pytest.raises(SinkError) as refused:
-        assemble(s3, bucket, "out.csv", [piece, piece], extra_args={}, if_none_match=False)
+        for item in prepared["batches"]:
+            copy_parts(state, item, settings, services)
     assert refused.value.s3_code == "PreconditionFailed"
+    abandon(state, catch(refused.value), settings, services)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert "out.csv" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []

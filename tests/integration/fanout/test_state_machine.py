@@ -11,6 +11,7 @@ same order read by pyarrow and DuckDB (.parquet).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -19,6 +20,7 @@ import os
 import shutil
 import subprocess
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,7 @@ def test_fanned_out_landings_equal_one_function_landings(fanout: AsyncStack, tem
     every object in memory)."""
     mib = int(os.environ.get("FANOUT_TEST_MIB", "8"))
     monkeypatch.setenv("fanout_range_mb", str(mib // 8))
+    monkeypatch.setenv("fanout_copy_batch_mb", "1")  # one part a batch: several CopyParts workers each
     data = audience(mib * MIB + 300_000)  # 9 ranges
     rows = data.count(b"\n") // 2
     expected = {ext: one_function(fanout, data, f"one/audience{ext}", monkeypatch) for ext in EXTENSIONS}
@@ -165,6 +168,10 @@ def test_fanned_out_landings_equal_one_function_landings(fanout: AsyncStack, tem
     for ext, output, run in zip(EXTENSIONS, outputs, runs, strict=True):
         ranges = sorted({i["index"] for i in run["invocations"] if i["state"] == "LandRange"})
         assert ranges == list(range(9)), ext
+        batches = sorted(i["index"] for i in run["invocations"] if i["state"] == "CopyBatch")
+        assert batches == list(range(output["fanout"]["copyBatches"])), ext
+        if ext != ".csv.gz":  # whose ~3 MB of output is one part: one batch
+            assert len(batches) >= 2, ext
         assert output["key"] == f"fan/audience{ext}" and output["rows"] == rows, ext
         objects = [item["key"] for item in output["objects"]]
         landed_keys |= set(objects)
@@ -397,3 +404,95 @@ def test_a_failed_fan_out_is_told_once(fanout: AsyncStack, outcomes: None, gatew
     (failed,) = bus.events()
     assert failed["detail-type"] == "Audience failed" and failed["detail"]["error"]["code"] == "BAD_VALUE"
     assert "X-Amz-Signature" not in str(failed) and "X-Amz-Signature" not in str(event)
+
+
+# -- the assembly spread over functions: PrepareAssembly, CopyParts (one worker a batch), Finalize ----------
+
+def copied_through(fanout: AsyncStack, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   moto_server: Any, key: str, faults: dict[str, Any],
+                   **params: str) -> tuple[bytes, dict[str, Any], Runs, ChecksumProxy]:
+    """14 MiB of CSV in 6 MiB ranges (so the parts are UploadPartCopy copies of the range objects), one
+    part a copy batch, run through the packaged state machine with S3 behind a proxy that injects
+    ``faults``; the data, the webhook's payload, the run and the proxy."""
+    monkeypatch.setenv("fanout_range_mb", "6")
+    monkeypatch.setenv("fanout_copy_batch_mb", "1")
+    data = audience(14 * MIB)
+    payload, response = start(fanout, data, key, **params)
+    assert response.status == 202, response.body
+    (execution,) = executions(os.environ[ARN_SETTING])
+    proxy = ChecksumProxy(moto_server.endpoint, "none", **faults)
+    try:
+        ran = run_state_machine(template, [execution["executionArn"]], tmp_path,
+                                env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+    finally:
+        proxy.stop()
+    return data, payload, ran, proxy
+
+
+def tries(run: dict[str, Any], state: str, index: int | None = None) -> list[tuple[bool, str | None]]:
+    return [(i["ok"], i["errorType"]) for i in run["invocations"]
+            if i["state"] == state and (index is None or i["index"] == index)]
+
+
+def test_a_copy_batch_that_fails_once_is_retried_and_lands_once(
+        fanout: AsyncStack, template: Path, tmp_path: Path, moto_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 throttles part 2's copy past the SDK's retries: its batch (1) fails, the Map's Retry runs it
+    again, which copies part 2 again (S3 keeps one part 2): the bytes are one function's."""
+    key = "fan/copied.csv"
+    data, payload, (code, (output,), (run,)), proxy = copied_through(
+        fanout, template, tmp_path, monkeypatch, moto_server, key,
+        {"slow_down": r"^PUT /[^/]+/fan/copied\.csv\?(.*&)?partNumber=2(&|$)", "slow_downs": 3})
+    assert code == 0, output
+    assert len(proxy.slowed) == 3
+    assert output["fanout"]["copyBatches"] == output["fanout"]["parts"] == 3
+    assert tries(run, "CopyBatch", 1) == [(False, "CI360TransientError"), (True, None)]
+    assert tries(run, "CopyBatch", 0) == tries(run, "CopyBatch", 2) == [(True, None)]
+    landed = fanout.stack.landed(key)
+    assert landed == one_function(fanout, data, "one/copied.csv", monkeypatch)
+    assert output["checksum"]["value"] == base64.b64encode(zlib.crc32(landed).to_bytes(4, "big")).decode()
+    assert leftovers(fanout, {key, "one/copied.csv"}) == []
+    assert fanout.stack.pending_uploads() == []
+    assert get_job(payload["task"]["occurrenceId"])[1]["status"] == "succeeded"
+
+
+def test_a_copy_batch_that_fails_for_good_leaves_nothing(
+        fanout: AsyncStack, template: Path, tmp_path: Path, moto_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 refuses part 2's copy (AccessDenied: not retried): Abandon aborts the assembly's upload, removes
+    the staging folder (range objects, manifests, the plan) and records the job failed with the cause."""
+    key = "fan/refused.csv"
+    _, payload, (code, (output,), (run,)), proxy = copied_through(
+        fanout, template, tmp_path, monkeypatch, moto_server, key,
+        {"deny": r"^PUT /[^/]+/fan/refused\.csv\?(.*&)?partNumber=2(&|$)"})
+    assert code == 1 and output["Error"] == "CI360FanoutFailed", output
+    assert proxy.denied and tries(run, "CopyBatch", 1) == [(False, "CI360PermanentError")]
+    assert tries(run, "Abandon") == [(True, None)] and tries(run, "Finalize") == []
+    assert fanout.stack.target_keys() == []  # no object at the key, no staging object
+    assert fanout.stack.pending_uploads() == []
+    record = get_job(payload["task"]["occurrenceId"])[1]
+    assert record["status"] == "failed" and record["error"]["code"] == "S3_ERROR", record
+    assert "AccessDenied" in record["error"]["message"] and "copy part 2" in record["error"]["message"]
+
+
+def test_finalize_retried_after_its_complete_succeeded_recognises_its_object(
+        fanout: AsyncStack, template: Path, tmp_path: Path, moto_server: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 completes the upload but every answer to it is lost: Finalize fails (transient), Step Functions
+    runs it again, the upload is gone (NoSuchUpload) and the object at the key is this fan-out's (owner
+    metadata, CRC32): the landing is reported, with overwrite=false not taken for a conflict."""
+    key = "fan/retried.csv"
+    data, payload, (code, (output,), (run,)), proxy = copied_through(
+        fanout, template, tmp_path, monkeypatch, moto_server, key,
+        {"lose": r"^POST /[^/]+/fan/retried\.csv\?uploadId=", "losses": 3}, overwrite="false")
+    assert code == 0, output
+    assert len(proxy.lost) == 3  # the SDK's three attempts, each done by S3 and its answer lost
+    assert tries(run, "Finalize") == [(False, "CI360TransientError"), (True, None)]
+    landed = fanout.stack.landed(key)
+    assert landed == one_function(fanout, data, "one/retried.csv", monkeypatch)
+    assert output["key"] == key and output["rows"] == data.count(b"\n") // 2
+    assert output["checksum"]["value"] == base64.b64encode(zlib.crc32(landed).to_bytes(4, "big")).decode()
+    assert leftovers(fanout, {key, "one/retried.csv"}) == []
+    assert fanout.stack.pending_uploads() == []
+    status, record = get_job(payload["task"]["occurrenceId"])
+    assert record["status"] == "succeeded" and record["result"] == output

@@ -20,7 +20,8 @@ from tests.support import packaging
 pytestmark = pytest.mark.package
 
 BUCKET = packaging.BUCKET
-FUNCTIONS = ("FanoutPlan", "FanoutRange", "FanoutCheck", "FanoutFinalize", "FanoutAbandon", "FanoutHandoff")
+FUNCTIONS = ("FanoutPlan", "FanoutRange", "FanoutCheck", "FanoutPrepare", "FanoutCopy", "FanoutFinalize",
+             "FanoutAbandon", "FanoutHandoff")
 RUNNER = packaging.ROOT / "scripts" / "fanout-local.mjs"
 TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
              "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException",
@@ -83,7 +84,7 @@ def test_the_state_machine_is_standard_with_distributed_maps_over_the_ranges(
     asl = definition(template)
     states = every_state(asl["States"])
     maps = {name: s for name, s in states.items() if s["Type"] == "Map"}
-    assert set(maps) == {"LandRanges", "LandRangesAgain"}
+    assert set(maps) == {"LandRanges", "LandRangesAgain", "CopyParts"}
     for state in maps.values():
         assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED",
                                                              "ExecutionType": "STANDARD"}
@@ -92,8 +93,14 @@ def test_the_state_machine_is_standard_with_distributed_maps_over_the_ranges(
         assert state["ResultPath"] is None  # the range outputs are read from S3, never carried
         assert "ranges" not in json.dumps(state["ItemSelector"])  # a child's input stays small
         (task,) = state["ItemProcessor"]["States"].values()
-        assert task["Resource"].endswith(":function:ci360-s3-connector-dev-fanoutRange")
+        worker = "fanoutCopy" if state is maps["CopyParts"] else "fanoutRange"
+        assert task["Resource"].endswith(f":function:ci360-s3-connector-dev-{worker}")
     assert maps["LandRanges"]["ItemsPath"] == "$.ranges"
+    # The assembly: PrepareAssembly's plan is in S3; the state carries one small item per copy batch.
+    assert states["RedoOrFinalize"]["Default"] == "PrepareAssembly"
+    assert states["PrepareAssembly"]["ResultPath"] == "$.assembly"
+    assert states["PrepareAssembly"]["Next"] == "CopyParts"
+    assert maps["CopyParts"]["ItemsPath"] == "$.assembly.batches" and maps["CopyParts"]["Next"] == "Finalize"
     assert maps["LandRangesAgain"]["ItemsPath"] == "$.check.redo"
     assert maps["LandRangesAgain"]["Next"] == "CheckRanges"  # the true start states are checked again
     everything = definition(load(templates["everything"]))
@@ -109,14 +116,14 @@ def test_transient_errors_are_retried_with_backoff_and_every_failure_is_abandone
         (retry,) = state["Retry"]
         assert set(retry["ErrorEquals"]) == TRANSIENT, name  # CI360PermanentError and the rest: never
         assert retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 5 and retry["JitterStrategy"] == "FULL"
-        if name in ("LandRange", "LandRangeAgain"):
-            assert "Catch" not in state  # a range's failure fails its Map, whose Catch abandons
+        if name in ("LandRange", "LandRangeAgain", "CopyBatch"):
+            assert "Catch" not in state  # a worker's failure fails its Map, whose Catch abandons
         elif name == "Abandon":
             assert "Catch" not in state and state["Next"] == "Failed"
         else:
             assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                        "Next": "Abandon"}]
-    for name in ("LandRanges", "LandRangesAgain"):
+    for name in ("LandRanges", "LandRangesAgain", "CopyParts"):
         assert states[name]["Catch"][0]["Next"] == "Abandon"
     assert states["Failed"]["Type"] == "Fail"
     assert states["Abandon"]["Parameters"]["error.$"] == "$.error"
@@ -167,7 +174,8 @@ def test_range_and_finalizer_roles_reach_only_the_bucket_and_prefix(templates: d
     resources = load(templates[variant])["Resources"]
     for role, writes in (("FanoutRangeRole", {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}),
                          ("FanoutFinalizerRole", {"s3:PutObject", "s3:GetObject", "s3:DeleteObject",
-                                                  "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"})):
+                                                  "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
+                                                  "s3:ListMultipartUploadParts"})):
         s3 = [s for s in statements(resources[role]) if as_list(s["Action"])[0].startswith("s3:")]
         objects = [s for s in s3 if s["Resource"] == f"arn:aws:s3:::{BUCKET}/{prefix}*"]
         assert len(objects) == 1 and set(objects[0]["Action"]) == writes, role
@@ -179,11 +187,14 @@ def test_range_and_finalizer_roles_reach_only_the_bucket_and_prefix(templates: d
             assert all(r != "*" for r in as_list(statement["Resource"])), role
     functions = {f: resources[f"{f}LambdaFunction"]["Properties"]["Role"]["Fn::GetAtt"][0] for f in FUNCTIONS}
     assert functions == {"FanoutPlan": "FanoutRangeRole", "FanoutRange": "FanoutRangeRole",
-                         "FanoutCheck": "FanoutRangeRole", "FanoutFinalize": "FanoutFinalizerRole",
+                         "FanoutCheck": "FanoutRangeRole", "FanoutPrepare": "FanoutFinalizerRole",
+                         "FanoutCopy": "FanoutFinalizerRole", "FanoutFinalize": "FanoutFinalizerRole",
                          "FanoutAbandon": "FanoutFinalizerRole", "FanoutHandoff": "FanoutFinalizerRole"}
     shapes = {f: (resources[f"{f}LambdaFunction"]["Properties"]["Handler"],
                   resources[f"{f}LambdaFunction"]["Properties"]["Timeout"]) for f in FUNCTIONS}
     assert shapes["FanoutRange"] == ("handler/fanout.land_range", 900)
+    assert shapes["FanoutPrepare"] == ("handler/fanout.prepare_assembly", 300)
+    assert shapes["FanoutCopy"] == ("handler/fanout.copy_parts", 900)
     assert resources["FanoutRangeLambdaFunction"]["Properties"]["MemorySize"] == 3538
 
 
