@@ -236,3 +236,12 @@ def test_duckdb_reads_negative_zero_back_with_its_sign(tmp_path) -> None:
         f"select x from read_json('{path}', format='newline_delimited', columns={{x: 'DOUBLE'}})").fetchall()
     assert [math.copysign(1.0, x) for (x,) in rows] == [-1.0, 1.0, 1.0, 1.0]
     assert [x for (x,) in rows] == [-0.0, 0.0, 1e-05, 12345678901.25]
+
+
+def test_every_control_character_quote_and_backslash_alone_in_its_column() -> None:
+    """The escape search finds each character on its own (a control character by the bytes' minimum, a
+    quote or backslash by a search), wherever it sits in the column's bytes."""
+    for char in [chr(c) for c in range(0x20)] + ['"', "\\"]:
+        for values in ([char], ["plain", f"x{char}"], [f"{char}y", None, "z"]):
+            batch = batch_of({"s": pa.array(values, pa.string())})
+            assert bytes(json_lines(batch)).decode() == "".join(line + "\n" for line in reference(batch))
