@@ -236,14 +236,28 @@ def _float_text(column: pa.Array, before: str) -> pa.Array:
         return pc.binary_join_element_wise(before, digits, ".0", "")
     text = _respelled(pc.cast(column, pa.string()), magnitude, integral)
     if pc.any(integral).as_py():
-        digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
-                                             .cast(pa.string()), ".0", "")
-        text = pc.if_else(integral, digits, text)
-        if negative_zero:
-            text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
+        if _digits_in_arrow_text(column, magnitude):
+            text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)  # "-0" -> "-0.0"
+        else:
+            digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
+                                                 .cast(pa.string()), ".0", "")
+            text = pc.if_else(integral, digits, text)
+            if negative_zero:
+                text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
     if not pc.all(pc.is_finite(floats)).as_py():
         text = pc.if_else(pc.is_finite(floats), text, pa.scalar(None, pa.string()))  # no JSON for them
     return pc.binary_join_element_wise(before, text, "") if before else text
+
+
+def _digits_in_arrow_text(column: pa.Array, magnitude: pa.Array) -> bool:
+    """Whether Arrow's text of each integral value in ``column`` is its digits ("5", "-0"), so that ".0"
+    appended spells it as Python does: so for a float64 below 1e10 (Arrow writes 1e10 as "1e+10"); not
+    for a float32, whose shortest text may round its digits ("123456790" for 123456792.0). Spelling
+    them from the int64 instead costs two casts and a pass more (a fifth of .jsonl's float column)."""
+    if not pa.types.is_float64(column.type):
+        return False
+    largest = pc.max(magnitude).as_py()  # NaN and nulls skipped
+    return largest is not None and largest < _POSITIONAL_IN_PYTHON_ONLY[0]
 
 
 def _between(magnitude: pa.Array, bounds: tuple[float, float]) -> pa.Array:

@@ -245,3 +245,14 @@ def test_every_control_character_quote_and_backslash_alone_in_its_column() -> No
         for values in ([char], ["plain", f"x{char}"], [f"{char}y", None, "z"]):
             batch = batch_of({"s": pa.array(values, pa.string())})
             assert bytes(json_lines(batch)).decode() == "".join(line + "\n" for line in reference(batch))
+
+
+def test_integral_values_among_fractions_keep_their_digits_and_point_zero() -> None:
+    """Below 1e10 an integral float64 takes Arrow's digits and ".0"; from 1e10, and in a float32 (whose
+    shortest text may round the digits), its int64's digits."""
+    for values, type_ in (([5.0, 0.25, -0.0, 9_999_999_999.0, None, -3.0], pa.float64()),
+                          ([1e10, 0.5, 123456789012345.0, -0.0], pa.float64()),
+                          ([123456792.0, 0.5, -0.0, 16777217.0], pa.float32())):
+        same_json(batch_of({"x": pa.array(values, type_)}))
+    assert lines_of(batch_of({"x": pa.array([5.0, 0.25, -0.0, 9_999_999_999.0], pa.float64())})) == [
+        '{"x":5.0}', '{"x":0.25}', '{"x":-0.0}', '{"x":9999999999.0}']
