@@ -33,9 +33,10 @@ TRICKY = {
     "tinyint": ["127", "128", "-128"],
     "date": ["2020-01-01", "2020-1-1", "20200101", " 2020-01-01", "2020-01-01 ", "2020-02-30", "2020-02-29",
              "2020-01-01T00:00", "0001-01-01", "9999-12-31", "2020-01-01Z"],
-    "timestamp": ["2020-01-01 12:00", "2020-01-01T12:00:00", "2020-01-01 12:00:00Z", "2020-01-01 12:00:00+01:00",
-                  "2020-01-01", "2020-01-01 12", "2020-01-01 12:00:00.123", "2020-01-01 12:00:00.1234",
-                  "2020-01-01 12:00:60", "2020-01-01 12:00:00.1", " 2020-01-01 12:00:00", "2020-01-01 12:00:00 ",
+    "timestamp": ["2020-01-01 12:00", "2020-01-01T12:00:00", "2020-01-01 12:00:00Z",
+                  "2020-01-01 12:00:00+01:00", "2020-01-01", "2020-01-01 12", "2020-01-01 12:00:00.123",
+                  "2020-01-01 12:00:00.1234", "2020-01-01 12:00:60", "2020-01-01 12:00:00.1",
+                  " 2020-01-01 12:00:00", "2020-01-01 12:00:00 ",
                   "1969-12-31 23:59:59.999", "1969-12-31 23:59:59.9995", "1600-01-01 00:00:00",
                   "3000-01-01 00:00:00", "2020-01-01 24:00:00", "2020-01-01T12:00:00.000Z",
                   "2020-01-01 12:00:00,123", "2020-01-01 1200"],
@@ -55,14 +56,16 @@ def same(a: list, b: list) -> bool:
 def reader_and_ours(athena: str, line: bytes) -> tuple[list | None, list | None]:
     """(what the CSV reader types the field as, None if it refuses; what our converter makes of its text,
     None if it refuses)."""
-    read = pacsv.ReadOptions(column_names=["c"], use_threads=False)
+    def parsed(type_: pa.DataType) -> pa.ChunkedArray:
+        options = pacsv.ConvertOptions(column_types={"c": type_}, **OPTIONS)
+        return pacsv.read_csv(pa.BufferReader(line), read_options=pacsv.ReadOptions(column_names=["c"]),
+                              convert_options=options).column(0)
+
     try:
-        direct = pacsv.read_csv(pa.BufferReader(line), read_options=read, convert_options=pacsv.ConvertOptions(
-            column_types={"c": arrow_type(athena)}, **OPTIONS)).column(0).to_pylist()
+        direct = parsed(arrow_type(athena)).to_pylist()
     except pa.ArrowInvalid:
         direct = None
-    text = pacsv.read_csv(pa.BufferReader(line), read_options=read, convert_options=pacsv.ConvertOptions(
-        column_types={"c": pa.string()}, **OPTIONS)).column(0).combine_chunks()
+    text = parsed(pa.string()).combine_chunks()
     try:
         ours = converter(athena)(text).to_pylist()
     except pa.ArrowInvalid:
@@ -102,13 +105,14 @@ LAYOUT = json.dumps([{"columnName": name, "dataType": kind} for name, kind in CO
 
 def read(data: bytes, policy: str = "fail") -> tuple[pa.Table, TypedCsvReader]:
     schema = build_schema(parse_layout(LAYOUT), {"id": "bigint", "amount": "decimal(12,2)"})
-    reader = TypedCsvReader(LocalStream(io.BytesIO(data), len(data)), schema, policy, block_size=256, workers=2)
+    reader = TypedCsvReader(LocalStream(io.BytesIO(data), len(data)), schema, policy, block_size=256,
+                            workers=2)
     return pa.Table.from_batches(list(reader), reader.arrow_schema), reader
 
 
 def clean_rows(first: int, count: int) -> list[str]:
-    return [f'{n},2024-02-{n % 28 + 1:02d},2024-02-29 12:00:{n % 60:02d}.5,"n, {n}",{"true" if n % 2 else "F"},'
-            f"{n}.25" for n in range(first, first + count)]
+    return [f'{n},2024-02-{n % 28 + 1:02d},2024-02-29 12:00:{n % 60:02d}.5,"n, {n}",'
+            f'{"true" if n % 2 else "F"},{n}.25' for n in range(first, first + count)]
 
 
 def test_clean_pieces_are_typed_by_the_reader(monkeypatch) -> None:
@@ -123,12 +127,14 @@ def test_clean_pieces_are_typed_by_the_reader(monkeypatch) -> None:
     table, reader = read(("\n".join(clean_rows(1, 200)) + "\n").encode())
     assert reads and all(reads)  # every piece read once, typed
     assert reader.rows == 200 and table.column("id").to_pylist() == list(range(1, 201))
-    assert table.schema.field("at").type == pa.timestamp("ms") and table.schema.field("amount").type == pa.decimal128(12, 2)
-    assert str(table.column("amount")[0].as_py()) == "1.25" and table.column("ok").to_pylist()[:2] == [True, False]
+    assert table.schema.field("at").type == pa.timestamp("ms")
+    assert table.schema.field("amount").type == pa.decimal128(12, 2)
+    assert str(table.column("amount")[0].as_py()) == "1.25"
+    assert table.column("ok").to_pylist()[:2] == [True, False]
 
 
-def test_a_value_the_reader_refuses_sends_the_rest_of_the_stream_through_the_text(monkeypatch) -> None:
-    """Padding and a finer fraction land as our converters make them; a bad value is still named by its row."""
+def test_a_value_the_reader_refuses_sends_the_rest_through_the_text(monkeypatch) -> None:
+    """Padding and a finer fraction land as our converters make them; a bad value is named by its row."""
     lines = clean_rows(1, 60) + ["61, 2024-03-01 ,2024-03-01 10:00:00.123456,x,yes, 7.5"] + clean_rows(62, 60)
     data = ("\n".join(lines) + "\n").encode()
     table, reader = read(data)
@@ -147,4 +153,5 @@ def test_a_value_the_reader_refuses_sends_the_rest_of_the_stream_through_the_tex
         read(("\n".join(bad) + "\n").encode())
     assert caught.value.row == 91 and caught.value.column == "day"
     nulled, reader = read(("\n".join(bad) + "\n").encode(), "null")
-    assert reader.bad_values == {"day": 1} and nulled.column("day")[90].as_py() is None and nulled.num_rows == 101
+    assert reader.bad_values == {"day": 1} and nulled.num_rows == 101
+    assert nulled.column("day")[90].as_py() is None
