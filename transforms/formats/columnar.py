@@ -219,12 +219,12 @@ def _escaped(text: pa.Array) -> pa.Array:
     return text
 
 
-def _float_text(column: pa.Array, before: str) -> pa.Array:
-    """Floats exactly as ``json.dumps`` writes them (Python's repr); NaN and infinities, which JSON has
-    no text for, as null. An integral value keeps its ".0" (a reader that infers types sees a float) and
-    -0.0 its sign. A column of integral values only (an id read as NUMERIC) is spelled in one pass,
-    ``before`` included; others take Arrow's text, re-spelled where Arrow lays the digits out
-    otherwise (see _respelled). No Python per value."""
+def _float_text(column: pa.Array) -> tuple[pa.Array, str]:
+    """(each float's text, the literal after every one of them) exactly as ``json.dumps`` writes them
+    (Python's repr); NaN and infinities, which JSON has no text for, as null. An integral value keeps its
+    ".0" (a reader that infers types sees a float) and -0.0 its sign. A column of integral values only (an
+    id read as NUMERIC) is its int64's digits, the ".0" left to the line's join; others take Arrow's text,
+    re-spelled where Arrow lays the digits out otherwise (see _respelled). No Python per value."""
     floats = pc.cast(column, pa.float64())
     magnitude = pc.abs(floats)
     integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(magnitude, _PLAIN_FLOAT_LIMIT))
@@ -233,7 +233,9 @@ def _float_text(column: pa.Array, before: str) -> pa.Array:
         digits = pc.cast(pc.cast(floats, pa.int64()), pa.string())
         if negative_zero:
             digits = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0", digits)
-        return pc.binary_join_element_wise(before, digits, ".0", "")
+        if digits.null_count:  # a null must be "null", not "null.0"
+            return pc.binary_join_element_wise(digits, ".0", ""), ""
+        return digits, ".0"
     text = _respelled(pc.cast(column, pa.string()), magnitude, integral)
     if pc.any(integral).as_py():
         if _digits_in_arrow_text(column, magnitude):
@@ -246,7 +248,7 @@ def _float_text(column: pa.Array, before: str) -> pa.Array:
                 text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
     if not pc.all(pc.is_finite(floats)).as_py():
         text = pc.if_else(pc.is_finite(floats), text, pa.scalar(None, pa.string()))  # no JSON for them
-    return pc.binary_join_element_wise(before, text, "") if before else text
+    return text, ""
 
 
 def _digits_in_arrow_text(column: pa.Array, magnitude: pa.Array) -> bool:
@@ -323,24 +325,27 @@ def _exponent_of_positional(text: pa.Array) -> pa.Array:
 def _json_values(column: pa.Array, before: str) -> tuple[list[Any], str]:
     """(pieces that spell ``before`` then each value in JSON, text after the value), in few passes.
 
-    The literal text between values (keys, braces) goes into a pass that is made anyway (a cast's
-    join, an if_else) where there is one; a string column without nulls needs no pass of its own, so
-    ``before`` and its quotes are left to the final join. Null is ``null``. No Python per value."""
+    A column's text without nulls needs no pass of its own: ``before`` (keys, braces) and what follows
+    the value (quotes, ".0") are left to the line's join, which copies each value once (issue 21: a join
+    per column copied every value twice). With nulls, ``null`` has neither, so the column is joined and
+    its nulls filled in one more pass; a boolean is one if_else, ``before`` included. No Python per
+    value."""
     type_ = column.type
-    if pa.types.is_string(type_):
-        body = _escaped(column)
-        if column.null_count == 0:
-            return [before + '"', body], '"'
-        spelled = pc.binary_join_element_wise(before + '"', body, '"', "")
-    elif pa.types.is_boolean(type_):
+    if pa.types.is_boolean(type_):
         spelled = pc.if_else(column, before + "true", before + "false")
-    elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
-        # a decimal as Python's str(Decimal): an exact JSON number
-        spelled = pc.binary_join_element_wise(before, pc.cast(column, pa.string()), "")
-    elif pa.types.is_floating(type_):
-        spelled = _float_text(column, before)
-    else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
-        spelled = pc.binary_join_element_wise(before + '"', pc.cast(column, pa.string()), '"', "")
+    else:
+        if pa.types.is_string(type_):
+            text, opening, after = _escaped(column), '"', '"'
+        elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
+            # a decimal as Python's str(Decimal): an exact JSON number
+            text, opening, after = pc.cast(column, pa.string()), "", ""
+        elif pa.types.is_floating(type_):
+            (text, after), opening = _float_text(column), ""
+        else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
+            text, opening, after = pc.cast(column, pa.string()), '"', '"'
+        if text.null_count == 0:
+            return [before + opening, text], after
+        spelled = pc.binary_join_element_wise(before + opening, text, after, "")
     if spelled.null_count:
         spelled = pc.fill_null(spelled, pa.scalar(before + "null", pa.string()))
     return [spelled], ""
