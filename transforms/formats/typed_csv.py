@@ -1,8 +1,9 @@
 """The headerless CSV stream as typed Arrow record batches, with a policy for values that do not fit.
 
-pyarrow's CSV parser does the parsing (quotes, embedded newlines, UTF-8) in C++, and columns are read as
-text and converted here, because a conversion error from the reader itself names neither the row nor
-the value, and the user needs both.
+pyarrow's CSV parser does the parsing (quotes, embedded newlines, UTF-8) in C++. Numbers, dates and
+timestamps are typed by it while it parses (``DIRECT_TYPES``: the same parsers as our casts); a piece
+it refuses, and every piece after it, is read as text and converted here, because a conversion error
+from the reader itself names neither the row nor the value, and the user needs both.
 
 Every core: the stream is cut into pieces of whole records (``block_size`` bytes each, cut after the
 last line feed outside quotes), and each piece is parsed and converted on a pool of threads (pyarrow
