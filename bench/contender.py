@@ -25,13 +25,15 @@ RESULT_MARK = "BENCH_RESULT "
 # for pandas on its first pa.array() or pa.scalar() of Python values and imports it when found: here
 # that happened mid-transfer, and cost the typed formats ~1 s of CPU and ~50 MB of RSS the function
 # never pays. Made unimportable, as in the artifact (pyarrow then takes pandas as not installed).
+# numpy likewise (pyarrow requires nothing; duckdb and the tests bring it): imported, its OpenBLAS threads
+# spun in the contender (1-2% of the typed formats' CPU in perf, issue 21), which the function never pays.
 class _NotDeployed:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name.partition(".")[0] in NOT_DEPLOYED:
             raise ModuleNotFoundError(f"No module named {name!r} (not in the deployed artifact)", name=name)
 
 
-NOT_DEPLOYED = {"pandas"}
+NOT_DEPLOYED = {"pandas", "numpy"}
 
 
 class WriteAudit:

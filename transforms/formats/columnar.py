@@ -167,7 +167,7 @@ def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
 _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
             ("\b", "\\b"), ("\f", "\\f")]
 _CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
-_NEEDS_ESCAPE = "[\\x00-\\x1f\"\\\\]"
+_FIRST_PRINTABLE = 0x20  # every byte below it is a control character (UTF-8 never uses them otherwise)
 # Arrow bytes per JSON Lines task: per-call costs are per batch, but each task in flight holds its batch,
 # its columns' text and its lines (measured at 2 cores, 256 MiB: peak RSS 273 MB at 1 MiB, 307 MB at 4 MiB,
 # the same 33-34 MB/s).
@@ -185,47 +185,46 @@ _ONE_EXPONENT_DIGIT_IN_ARROW = (1e-10, 1e-6)  # 1.5e-7 -> 1.5e-07: re-spelled by
 _POSITIONAL_IN_PYTHON_ONLY = (1e10, _PLAIN_FLOAT_LIMIT)  # 1.25e+10 -> 12500000000.25: a regex
 
 
-def _value_bytes(text: pa.Array) -> pa.Array:
-    """The values of a string array as one binary value, without a copy: one search over the whole
-    buffer costs far less than one per value (most columns need no escape at all)."""
+def _value_bytes(text: pa.Array) -> pa.Buffer | None:
+    """The bytes of a string array's values, back to back, without a copy (None: no bytes at all)."""
     offsets = memoryview(text.buffers()[1]).cast("i")  # int32: a batch is far below 2 GiB of text
     start, end = offsets[text.offset], offsets[text.offset + len(text)]
     data = text.buffers()[2]
     if data is None or end == start:
-        return pa.array([b""], pa.binary())
-    bounds = pa.array([0, end - start], pa.int32()).buffers()[1]
-    return pa.Array.from_buffers(pa.binary(), 1, [None, bounds, data.slice(start, end - start)])
-
-
-def _contains(values: pa.Array, pattern: str, regex: bool = False) -> bool:
-    match = pc.match_substring_regex if regex else pc.match_substring
-    return bool(match(values, pattern)[0].as_py())
+        return None
+    return data.slice(start, end - start)
 
 
 def _escaped(text: pa.Array) -> pa.Array:
     """Each value's JSON string body, escaped like ``json.dumps(v, ensure_ascii=False)`` (no quotes).
 
-    Only the characters present are replaced, each in one pass (a replacement that finds nothing
-    would change nothing)."""
-    whole = _value_bytes(text)
-    if not _contains(whole, _NEEDS_ESCAPE, regex=True):
+    One search over the column's bytes says which characters are there (most columns have none), and
+    only those are replaced, each in one pass. The search is where the CPU went (profile of .jsonl, issue
+    21: Arrow's substring and regex matchers scan at ~0.6-0.8 GB/s, once per character): a control
+    character is a byte below 0x20, found by the bytes' minimum (vectorised, ~40 GB/s), and a quote or
+    a backslash by ``bytes.find`` (memchr, ~25 GB/s with the copy it needs)."""
+    data = _value_bytes(text)
+    if data is None:
         return text
-    for raw, escaped in _ESCAPES:
-        if _contains(whole, raw):
-            text = pc.replace_substring(text, raw, escaped)
-    if _contains(whole, "[\\x00-\\x07\\x0b\\x0e-\\x1f]", regex=True):
+    lowest = pc.min(pa.Array.from_buffers(pa.uint8(), len(data), [None, data])).as_py()
+    controls = lowest < _FIRST_PRINTABLE
+    raw = data.to_pybytes()
+    for char, escaped in _ESCAPES:  # in their order: backslash first
+        if (controls or ord(char) >= _FIRST_PRINTABLE) and char.encode() in raw:
+            text = pc.replace_substring(text, char, escaped)
+    if controls:
         for char in _CONTROL:
-            if _contains(whole, char):
+            if char.encode() in raw:
                 text = pc.replace_substring(text, char, f"\\u{ord(char):04x}")
     return text
 
 
-def _float_text(column: pa.Array, before: str) -> pa.Array:
-    """Floats exactly as ``json.dumps`` writes them (Python's repr); NaN and infinities, which JSON has
-    no text for, as null. An integral value keeps its ".0" (a reader that infers types sees a float) and
-    -0.0 its sign. A column of integral values only (an id read as NUMERIC) is spelled in one pass,
-    ``before`` included; others take Arrow's text, re-spelled where Arrow lays the digits out
-    otherwise (see _respelled). No Python per value."""
+def _float_text(column: pa.Array) -> tuple[pa.Array, str]:
+    """(each float's text, the literal after every one of them) exactly as ``json.dumps`` writes them
+    (Python's repr); NaN and infinities, which JSON has no text for, as null. An integral value keeps its
+    ".0" (a reader that infers types sees a float) and -0.0 its sign. A column of integral values only (an
+    id read as NUMERIC) is its int64's digits, the ".0" left to the line's join; others take Arrow's text,
+    re-spelled where Arrow lays the digits out otherwise (see _respelled). No Python per value."""
     floats = pc.cast(column, pa.float64())
     magnitude = pc.abs(floats)
     integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(magnitude, _PLAIN_FLOAT_LIMIT))
@@ -234,17 +233,33 @@ def _float_text(column: pa.Array, before: str) -> pa.Array:
         digits = pc.cast(pc.cast(floats, pa.int64()), pa.string())
         if negative_zero:
             digits = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0", digits)
-        return pc.binary_join_element_wise(before, digits, ".0", "")
+        if digits.null_count:  # a null must be "null", not "null.0"
+            return pc.binary_join_element_wise(digits, ".0", ""), ""
+        return digits, ".0"
     text = _respelled(pc.cast(column, pa.string()), magnitude, integral)
     if pc.any(integral).as_py():
-        digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
-                                             .cast(pa.string()), ".0", "")
-        text = pc.if_else(integral, digits, text)
-        if negative_zero:
-            text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
+        if _digits_in_arrow_text(column, magnitude):
+            text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)  # "-0" -> "-0.0"
+        else:
+            digits = pc.binary_join_element_wise(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64())
+                                                 .cast(pa.string()), ".0", "")
+            text = pc.if_else(integral, digits, text)
+            if negative_zero:
+                text = pc.if_else(pc.equal(floats.view(pa.int64()), _NEGATIVE_ZERO_BITS), "-0.0", text)
     if not pc.all(pc.is_finite(floats)).as_py():
         text = pc.if_else(pc.is_finite(floats), text, pa.scalar(None, pa.string()))  # no JSON for them
-    return pc.binary_join_element_wise(before, text, "") if before else text
+    return text, ""
+
+
+def _digits_in_arrow_text(column: pa.Array, magnitude: pa.Array) -> bool:
+    """Whether Arrow's text of each integral value in ``column`` is its digits ("5", "-0"), so that ".0"
+    appended spells it as Python does: so for a float64 below 1e10 (Arrow writes 1e10 as "1e+10"); not
+    for a float32, whose shortest text may round its digits ("123456790" for 123456792.0). Spelling
+    them from the int64 instead costs two casts and a pass more (a fifth of .jsonl's float column)."""
+    if not pa.types.is_float64(column.type):
+        return False
+    largest = pc.max(magnitude).as_py()  # NaN and nulls skipped
+    return largest is not None and largest < _POSITIONAL_IN_PYTHON_ONLY[0]
 
 
 def _between(magnitude: pa.Array, bounds: tuple[float, float]) -> pa.Array:
@@ -310,24 +325,27 @@ def _exponent_of_positional(text: pa.Array) -> pa.Array:
 def _json_values(column: pa.Array, before: str) -> tuple[list[Any], str]:
     """(pieces that spell ``before`` then each value in JSON, text after the value), in few passes.
 
-    The literal text between values (keys, braces) goes into a pass that is made anyway (a cast's
-    join, an if_else) where there is one; a string column without nulls needs no pass of its own, so
-    ``before`` and its quotes are left to the final join. Null is ``null``. No Python per value."""
+    A column's text without nulls needs no pass of its own: ``before`` (keys, braces) and what follows
+    the value (quotes, ".0") are left to the line's join, which copies each value once (issue 21: a join
+    per column copied every value twice). With nulls, ``null`` has neither, so the column is joined and
+    its nulls filled in one more pass; a boolean is one if_else, ``before`` included. No Python per
+    value."""
     type_ = column.type
-    if pa.types.is_string(type_):
-        body = _escaped(column)
-        if column.null_count == 0:
-            return [before + '"', body], '"'
-        spelled = pc.binary_join_element_wise(before + '"', body, '"', "")
-    elif pa.types.is_boolean(type_):
+    if pa.types.is_boolean(type_):
         spelled = pc.if_else(column, before + "true", before + "false")
-    elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
-        # a decimal as Python's str(Decimal): an exact JSON number
-        spelled = pc.binary_join_element_wise(before, pc.cast(column, pa.string()), "")
-    elif pa.types.is_floating(type_):
-        spelled = _float_text(column, before)
-    else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
-        spelled = pc.binary_join_element_wise(before + '"', pc.cast(column, pa.string()), '"', "")
+    else:
+        if pa.types.is_string(type_):
+            text, opening, after = _escaped(column), '"', '"'
+        elif pa.types.is_integer(type_) or pa.types.is_decimal(type_):
+            # a decimal as Python's str(Decimal): an exact JSON number
+            text, opening, after = pc.cast(column, pa.string()), "", ""
+        elif pa.types.is_floating(type_):
+            (text, after), opening = _float_text(column), ""
+        else:  # timestamp ("2024-01-01 12:00:00.000", as Athena's JSON SerDe reads it) or date
+            text, opening, after = pc.cast(column, pa.string()), '"', '"'
+        if text.null_count == 0:
+            return [before + opening, text], after
+        spelled = pc.binary_join_element_wise(before + opening, text, after, "")
     if spelled.null_count:
         spelled = pc.fill_null(spelled, pa.scalar(before + "null", pa.string()))
     return [spelled], ""

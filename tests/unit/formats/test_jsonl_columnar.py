@@ -236,3 +236,45 @@ def test_duckdb_reads_negative_zero_back_with_its_sign(tmp_path) -> None:
         f"select x from read_json('{path}', format='newline_delimited', columns={{x: 'DOUBLE'}})").fetchall()
     assert [math.copysign(1.0, x) for (x,) in rows] == [-1.0, 1.0, 1.0, 1.0]
     assert [x for (x,) in rows] == [-0.0, 0.0, 1e-05, 12345678901.25]
+
+
+def test_every_control_character_quote_and_backslash_alone_in_its_column() -> None:
+    """The escape search finds each character on its own (a control character by the bytes' minimum, a
+    quote or backslash by a search), wherever it sits in the column's bytes."""
+    for char in [chr(c) for c in range(0x20)] + ['"', "\\"]:
+        for values in ([char], ["plain", f"x{char}"], [f"{char}y", None, "z"]):
+            batch = batch_of({"s": pa.array(values, pa.string())})
+            assert bytes(json_lines(batch)).decode() == "".join(line + "\n" for line in reference(batch))
+
+
+def test_integral_values_among_fractions_keep_their_digits_and_point_zero() -> None:
+    """Below 1e10 an integral float64 takes Arrow's digits and ".0"; from 1e10, and in a float32 (whose
+    shortest text may round the digits), its int64's digits."""
+    for values, type_ in (([5.0, 0.25, -0.0, 9_999_999_999.0, None, -3.0], pa.float64()),
+                          ([1e10, 0.5, 123456789012345.0, -0.0], pa.float64()),
+                          ([123456792.0, 0.5, -0.0, 16777217.0], pa.float32())):
+        same_json(batch_of({"x": pa.array(values, type_)}))
+    assert lines_of(batch_of({"x": pa.array([5.0, 0.25, -0.0, 9_999_999_999.0], pa.float64())})) == [
+        '{"x":5.0}', '{"x":0.25}', '{"x":-0.0}', '{"x":9999999999.0}']
+
+
+def test_each_type_with_and_without_nulls_in_any_column_order() -> None:
+    """A column without nulls leaves its key, quotes and ".0" to the line's join; one with nulls is
+    joined on its own and its nulls filled: both spell the same, first, middle or last in the line."""
+    columns = {
+        "s": pa.array(["a", 'q"', "z"], pa.string()),
+        "i": pa.array([1, -2, 3], pa.int64()),
+        "d": pa.array([Decimal("1.50"), Decimal("-0.01"), Decimal("0")], pa.decimal128(5, 2)),
+        "ids": pa.array([1.0, -0.0, 12345678901234.0], pa.float64()),
+        "x": pa.array([0.5, 2.0, 1e-7], pa.float64()),
+        "day": pa.array([dt.date(2024, 2, 29), dt.date(1969, 12, 31), dt.date(1, 1, 1)], pa.date32()),
+        "at": pa.array([dt.datetime(2024, 2, 29, 12, 0, 0, 5000), dt.datetime(1970, 1, 1),
+                        dt.datetime(1969, 12, 31, 23, 59, 59, 999000)], pa.timestamp("ms")),
+        "ok": pa.array([True, False, True], pa.bool_()),
+    }
+    for with_nulls in (False, True):
+        arrays = {name: (pa.array(array.to_pylist()[:2] + [None], array.type) if with_nulls else array)
+                  for name, array in columns.items()}
+        for order in (list(arrays), list(reversed(arrays)), sorted(arrays)):
+            batch = batch_of({name: arrays[name] for name in order})
+            assert bytes(json_lines(batch)).decode() == "".join(line + "\n" for line in reference(batch))
