@@ -201,7 +201,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("part_size_mb", "8", "Smallest multipart part (parts grow to fit any object in 10,000).",
             integer(5), attribute="part_size", unit="MiB", scale=MIB),
     # S3 caps each connection (~60 MB/s from Lambda) both ways: a passthrough's parts must leave as fast as
-    # download_connections (8) bring its bytes in, with room to spare. Measured with both directions capped
+    # download_connections bring its bytes in (10 x 60 MB/s: what 12 of them bring at the ~50 MB/s a ranged
+    # connection keeps). Measured with both directions capped
     # (bench/ranged.py, 1 GiB): 4 parts bound .csv by the upload (6.6 s), 8 brought it to 4.8 s, 16 to
     # 4.5 s, where the download bounds it (2.2 s of wire at 8 x 60 MB/s). Memory: (this + 1) x part size.
     Setting("upload_concurrency", "10", "Parts uploading at once.", integer(1),
@@ -212,7 +213,12 @@ SETTINGS: tuple[Setting, ...] = (
             attribute="read_timeout", unit="s"),
     Setting("resume_attempts", "5", "Range requests after a dropped download.", integer(0),
             attribute="resume_attempts"),
-    Setting("download_connections", "8", "Connections fetching the data file's ranges at once (1: one GET).",
+    # A connection paced by S3 does not keep its cap at every moment (each range is a request of its own),
+    # so 8 connections brought ~75% of 8 x 60 MB/s here (bench/wire.py); at 4x (1 GiB, capped both ways, 2
+    # cores, medians of 3, one run) .csv took 3.3 s with 8, 2.7 s with 12, 2.5 s with 16 (where the 10
+    # uploads bound it), and typed formats use no more (their read-ahead grows only while they wait).
+    # Memory: (this + 1) x download_range_mb, 52 MiB at 12.
+    Setting("download_connections", "12", "Connections fetching the data file's ranges at once (1: one GET).",
             integer(1, MAX_CONNECTIONS), attribute="download_connections"),
     Setting("download_range_mb", "4", "Size of each range of the data file.", integer(1),
             attribute="download_range_bytes", unit="MiB", scale=MIB),
@@ -283,7 +289,7 @@ class Settings:
     csv_header: bool = True
     result_url_ttl: int = 0
     part_size: int = 8 * MIB  # memory: (upload_concurrency + 1) parts at most
-    upload_concurrency: int = 10  # more than download_connections: uploads keep up with the download
+    upload_concurrency: int = 10  # uploads keep up with the download (see upload_concurrency's setting)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     gzip_level: int = 1  # ISA-L's fastest: keeps pace with the network; 6 (zlib's) ~11% smaller, ~10x the CPU
@@ -293,7 +299,7 @@ class Settings:
     row_group_bytes: int = 32 * MIB  # Arrow memory: about 13 MB of snappy Parquet
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     # The data file as consecutive byte ranges over this many connections (1: one GET).
-    download_connections: int = 8
+    download_connections: int = 12
     download_range_bytes: int = 4 * MIB  # memory: (connections + 1) ranges at most
     progress_interval_s: float = 10.0  # seconds between progress log lines
     glue_database: str | None = None  # register each landed folder as an Athena table when set

@@ -284,7 +284,7 @@ def test_environment(default: Stack, everything: Stack) -> None:
     expected = {
         "s3_bucket_name": BUCKET, "column_types": "", "on_bad_value": "fail", "compression": "",
         "row_group_mb": "32", "resume_attempts": "5", "glue_database": "", "processing_mode": "auto",
-        "download_connections": "8", "download_range_mb": "4",
+        "download_connections": "12", "download_range_mb": "4",
         "sync_max_mb": "100", "kms_key_id": "", "encryption": "", "s3_key_prefix": "", "key_template": "",
         "overwrite": "true",
         "source_host_allowlist": "aws:s3", "max_columns": "500", "metadata_max_kb": "1024",

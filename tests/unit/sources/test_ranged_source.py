@@ -102,7 +102,7 @@ def test_download_settings() -> None:
     from transforms.settings import Settings
 
     default = Settings.from_env({"s3_bucket_name": "b"})
-    assert (default.download_connections, default.download_range_bytes) == (8, 4 * MIB)
+    assert (default.download_connections, default.download_range_bytes) == (12, 4 * MIB)
     chosen = Settings.from_env({"s3_bucket_name": "b", "download_connections": "1",
                                 "download_range_mb": "16"})
     assert (chosen.download_connections, chosen.download_range_bytes) == (1, 16 * MIB)
