@@ -41,7 +41,7 @@ from transforms.fanout.assemble import (
     plan_parts,
 )
 from transforms.fanout.batches import deal
-from transforms.fanout.checks import resolve
+from transforms.fanout.checks import proven
 from transforms.fanout.cleanup import abort_uploads
 from transforms.fanout.errors import RangesIncomplete
 from transforms.fanout.manifests import get_json, put_json
@@ -84,12 +84,7 @@ def prepare_assembly(state: dict[str, Any], settings: Settings, services: Servic
     if found is not None:
         logger.info("the assembly was planned by an earlier run of this step: reused")
         return summary(found)
-    resolution = resolve(state, s3)
-    if resolution.redo or resolution.fallback:
-        raise RangesIncomplete("the assembly was reached with ranges still to redo or unproven: "
-                               + (resolution.fallback or f"{len(resolution.redo)} ranges to redo"))
-    if resolution.error is not None:
-        raise resolution.error
+    resolution = proven(state, s3, "the assembly")
     fmt = format_named(state["format"])
     pieces = [Piece(range_object(staging, int(m["index"])), int(m["bytes"]), m["crc32"], m["etag"])
               for m in resolution.manifests]

@@ -77,6 +77,19 @@ def _range_error(manifest: dict[str, Any], rows_before: int) -> UnprocessableErr
                               "of the ranges before it)", error.get("details"))
 
 
+def proven(state: dict[str, Any], s3: Any, step: str) -> Resolution:
+    """The manifests of ranges every one of which is proven (PrepareAssembly's and Finalize's premise):
+    a range still to redo or unproven means the state machine was left out of order, and a range's 422
+    is the job's."""
+    resolution = resolve(state, s3)
+    if resolution.redo or resolution.fallback:
+        raise RangesIncomplete(f"{step} was reached with ranges still to redo or unproven: "
+                               + (resolution.fallback or f"{len(resolution.redo)} ranges to redo"))
+    if resolution.error is not None:
+        raise resolution.error
+    return resolution
+
+
 def check_ranges(state: dict[str, Any], settings: Any, services: Any) -> dict[str, Any]:
     """``{"redo": [items with their true startState]}``; with nothing to redo, ``"fallback"`` too when
     the job must go to one function. A range's 422 (with its row counted from the file's start) is

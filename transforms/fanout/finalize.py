@@ -30,9 +30,8 @@ from transforms.ci360.payload import Job
 from transforms.errors import ConflictError, SinkError
 from transforms.fanout.assemble import Assembled, complete, put_empty
 from transforms.fanout.assembly import STARTERS, owner, part_sizes, read_plan
-from transforms.fanout.checks import resolve
+from transforms.fanout.checks import proven
 from transforms.fanout.cleanup import clear_staging, remove_keys
-from transforms.fanout.errors import RangesIncomplete
 from transforms.fanout.naming import (
     COLUMNAR_OBJECTS,
     is_part_of,
@@ -64,12 +63,7 @@ def finalize(state: dict[str, Any], settings: Settings, services: Services) -> d
         if record and record.get("status") == "succeeded" and record.get("result"):
             clear_staging(s3, identity["bucket"], state["staging"])  # a retry after success: just tidy up
             return record["result"]
-    resolution = resolve(state, s3)
-    if resolution.redo or resolution.fallback:
-        raise RangesIncomplete("the finalizer was reached with ranges still to redo or unproven: "
-                               + (resolution.fallback or f"{len(resolution.redo)} ranges to redo"))
-    if resolution.error is not None:
-        raise resolution.error
+    resolution = proven(state, s3, "the finalizer")
     job, raw_layout = load_job(s3, state)
     layout = parse_layout(raw_layout, settings.max_columns)
     schema = build_schema(layout, job.column_types)

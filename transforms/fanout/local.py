@@ -39,6 +39,20 @@ def assemble_in_process(state: dict[str, Any], settings: Settings, services: Ser
     return prepared
 
 
+def land_every_range(state: dict[str, Any], settings: Settings, services: Services,
+                     land: RangeLander = land_range) -> dict[str, Any]:
+    """LandRanges, then CheckRanges and LandRangesAgain until nothing is left to redo: CheckRanges' last
+    answer (``"fallback"`` in it when the job must go to one function)."""
+    for item in state["ranges"]:
+        land(state, item, settings, services)
+    while True:
+        checked = check_ranges(state, settings, services)
+        if not checked["redo"]:
+            return checked
+        for item in checked["redo"]:
+            land(state, item, settings, services)
+
+
 def run_in_process(job: Job, settings: Settings, services: Services,
                    land: RangeLander = land_range, copy: Copier = copy_parts) -> dict[str, Any]:
     """The result of ``finalize``, or ``plan``'s / ``check_ranges``' ``{"fanout": False, "reason"}``."""
@@ -46,14 +60,7 @@ def run_in_process(job: Job, settings: Settings, services: Services,
     if not state["fanout"]:
         return state
     try:
-        for item in state["ranges"]:
-            land(state, item, settings, services)
-        while True:
-            checked = check_ranges(state, settings, services)
-            if not checked["redo"]:
-                break
-            for item in checked["redo"]:
-                land(state, item, settings, services)
+        checked = land_every_range(state, settings, services, land)
         if checked.get("fallback"):
             clear_staging(services.s3, job.bucket, state["staging"])
             return {"fanout": False, "reason": checked["fallback"], "job": state["job"]}

@@ -25,7 +25,7 @@ from transforms.ci360.payload import parse_job
 from transforms.errors import BadValueError, ConflictError, ConnectorError
 from transforms.fanout import abandon, check_ranges, copy_parts, finalize, land_range, plan, prepare_assembly
 from transforms.fanout.errors import SourceChanged
-from transforms.fanout.local import assemble_in_process, catch, run_in_process
+from transforms.fanout.local import assemble_in_process, catch, land_every_range, run_in_process
 from transforms.jobs.pipeline import run
 from transforms.jobs.services import Services
 from transforms.settings import MIB, Settings
@@ -282,11 +282,7 @@ def test_a_key_taken_before_the_finalizer_with_overwrite_false_is_a_conflict_and
 def test_abandon_after_a_finalizer_died_past_its_writes_removes_them(stack: Stack, name: str) -> None:
     job, settings, services, _ = setup(stack, audience(), f"fan/{name}")
     state = plan(job, settings, services)
-    for item in state["ranges"]:
-        land_range(state, item, settings, services)
-    while (redo := check_ranges(state, settings, services)["redo"]):
-        for item in redo:
-            land_range(state, item, settings, services)
+    land_every_range(state, settings, services)
     assemble_in_process(state, settings, services)
     finalize(state, settings, services)  # then, say, the function timed out before Step Functions heard
     assert stack.target_keys()
@@ -300,11 +296,7 @@ def test_a_retried_finalizer_answers_with_the_recorded_landing(async_stack: Asyn
                                        {"jobs_table": async_stack.jobs_table})
     state = plan(job, settings, services)
     assert services.job_store(settings).get(job.occurrence_id)["mode"] == "fanout"
-    for item in state["ranges"]:
-        land_range(state, item, settings, services)
-    while (redo := check_ranges(state, settings, services)["redo"]):
-        for item in redo:
-            land_range(state, item, settings, services)
+    land_every_range(state, settings, services)
     assemble_in_process(state, settings, services)
     first = finalize(state, settings, services)
     landed = stack.landed("fan/audience.jsonl.gz")
@@ -364,11 +356,7 @@ def test_a_retried_prepare_assembly_reuses_its_plan_and_uploads(stack: Stack) ->
     upload: the plan in the staging folder is reused, and the landing is the one-function bytes."""
     job, settings, services, _ = setup(stack, audience(), "fan/audience.jsonl")
     state = plan(job, settings, services)
-    for item in state["ranges"]:
-        land_range(state, item, settings, services)
-    while (redo := check_ranges(state, settings, services)["redo"]):
-        for item in redo:
-            land_range(state, item, settings, services)
+    land_every_range(state, settings, services)
     first = prepare_assembly(state, settings, services)
     uploads = stack.pending_uploads()
     assert len(uploads) == 1 and uploads[0]["Key"] == "fan/audience.jsonl"

@@ -23,9 +23,9 @@ from tests.support.helpers import JSON_LAYOUT
 from tests.support.s3proxy import ChecksumProxy
 from transforms.ci360.payload import parse_job
 from transforms.errors import SinkError
-from transforms.fanout import abandon, check_ranges, copy_parts, finalize, land_range, plan, prepare_assembly
+from transforms.fanout import abandon, copy_parts, finalize, plan, prepare_assembly
 from transforms.fanout.abandon import CLOCK_SLACK_S
-from transforms.fanout.local import catch, run_in_process
+from transforms.fanout.local import catch, land_every_range, run_in_process
 from transforms.fanout.naming import range_object
 from transforms.jobs.services import Services
 from transforms.settings import MIB, Settings
@@ -86,9 +86,7 @@ def test_a_copy_of_a_replaced_range_object_is_refused(seaweed: tuple[Any, str],
     s3, bucket = seaweed
     job, settings, services, _ = landing(seaweed, moto_server, "fan/replaced.csv")
     state = plan(job, settings, services)
-    for item in state["ranges"]:
-        land_range(state, item, settings, services)
-    assert check_ranges(state, settings, services) == {"redo": []}
+    assert land_every_range(state, settings, services) == {"redo": []}
     prepared = prepare_assembly(state, settings, services)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     replaced = range_object(state["staging"], 1)
@@ -113,9 +111,7 @@ def test_a_retried_prepare_assembly_aborts_the_upload_its_dead_run_started(seawe
     others = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     time.sleep(CLOCK_SLACK_S + 1)  # S3 dates uploads to the second
     state = plan(job, settings, services)
-    for item in state["ranges"]:
-        land_range(state, item, settings, services)
-    assert check_ranges(state, settings, services) == {"redo": []}
+    assert land_every_range(state, settings, services) == {"redo": []}
     orphan = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32",
                                         ChecksumType="FULL_OBJECT")["UploadId"]
     prepared = prepare_assembly(state, settings, services)
@@ -148,9 +144,7 @@ def test_a_finalize_retried_after_the_store_completed_recognises_its_object(
                                aws_secret_access_key="seaweedfs", region_name="us-east-1")
         services = dataclasses.replace(services, s3=through)
         state = plan(job, settings, services)
-        for item in state["ranges"]:
-            land_range(state, item, settings, services)
-        assert check_ranges(state, settings, services) == {"redo": []}
+        assert land_every_range(state, settings, services) == {"redo": []}
         prepared = prepare_assembly(state, settings, services)
         for item in prepared["batches"]:
             copy_parts(state, item, settings, services)
