@@ -93,8 +93,19 @@ def _background() -> Iterator[_Background]:
         pool.shutdown(wait=True, cancel_futures=True)  # never a write into a sink the caller aborts
 
 
-def _reader(source: Source, ctx: WriteContext) -> TypedCsvReader:
-    return TypedCsvReader(source, ctx.schema, ctx.options.on_bad_value)  # type: ignore[arg-type]
+# Bytes of CSV the reader parses as one task (``TypedCsvReader``'s ``block_size``), per format. Each task
+# costs a parser call, a table and Python between them, so larger pieces cost less CPU per GB; each of
+# the (cores + 2) pieces in flight holds its text and its columns. Measured side by side (bench/ranged.py,
+# 1 GiB, capped both ways, 2 cores, three rounds, issue 21): 2 MiB took .parquet 5.9 s where 1 MiB took
+# 6.2 (peak 340-354 MB against 327-341) and .jsonl 8.1-8.5 s against 8.9-10.1 (peak 303-317 against
+# 276-281 MB); .orc gained nothing and its peak passed 400 MB (394-425: its writer holds the stripe's
+# encoded streams), so it keeps 1 MiB.
+PIECE_BYTES = {"parquet": 2 * 1024 * 1024, "orc": 1024 * 1024, "jsonl": 2 * 1024 * 1024}
+
+
+def _reader(source: Source, ctx: WriteContext, piece_bytes: int) -> TypedCsvReader:
+    return TypedCsvReader(source, ctx.schema, ctx.options.on_bad_value,  # type: ignore[arg-type]
+                          block_size=piece_bytes)
 
 
 # Values sampled from the first row group to tell an id column (no value repeats) from others.
@@ -125,7 +136,7 @@ def dictionary_columns(first: pa.Table) -> list[str] | bool:
 
 def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """Parquet as Athena engine v3 reads it: INT64 MILLIS timestamps (never INT96), DATE, DECIMAL."""
-    reader = _reader(source, ctx)
+    reader = _reader(source, ctx, PIECE_BYTES["parquet"])
 
     def parquet_writer(use_dictionary: list[str] | bool) -> pq.ParquetWriter:
         return pq.ParquetWriter(
@@ -178,7 +189,7 @@ def _orc_readable(table: pa.Table, rows_before: int, reader: TypedCsvReader, pol
 
 
 def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
-    reader = _reader(source, ctx)
+    reader = _reader(source, ctx, PIECE_BYTES["orc"])
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
                            stripe_size=ctx.options.row_group_bytes)
     wrote = False
@@ -408,7 +419,7 @@ def _chunks(reader: TypedCsvReader, target_bytes: int) -> Iterator[pa.RecordBatc
 
 def write_jsonl(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     """One object per line with typed values and nulls as null, names as in the Glue schema."""
-    reader = _reader(source, ctx)
+    reader = _reader(source, ctx, PIECE_BYTES["jsonl"])
     workers = max(1, pa.cpu_count())
     pending: deque[Future[bytes | memoryview]] = deque()
     written = 0

@@ -25,7 +25,8 @@ from transforms.schema.columns import TypedSchema
 class Source(Protocol):
     def read(self, size: int = -1) -> bytes: ...
 
-    def chunks(self) -> Iterator[bytes]: ...
+    def chunks(self, size: int = ...) -> Iterator[bytes]:
+        """The stream as it arrives, each piece at most ``size`` bytes (the source's default if not given)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -308,20 +309,31 @@ def _record_end(data: bytes | bytearray) -> int:
 
 def _pieces(first: bytes, source: Any, size: int) -> Iterator[memoryview]:
     """The stream as pieces of whole records, about ``size`` bytes each (a record longer than that
-    makes its piece longer); the last piece is what is left, whole records or not."""
-    carry = bytearray(first)
+    makes its piece longer); the last piece is what is left, whole records or not.
+
+    Each byte is copied once on its way into a piece: the stream's chunks as they arrive, joined behind
+    what the last cut left over (reading ``size`` bytes first, then appending them, copied them twice:
+    an eighth of the typed formats' page faults, issue 21's profile)."""
+    chunks = iter(source.chunks(size)) if hasattr(source, "chunks") else iter(partial(source.read, size), b"")
+    carry = first
     while True:
-        chunk = source.read(size)
-        if not chunk:
+        parts, wanted = [carry], size
+        while wanted > 0:
+            chunk = next(chunks, b"")
+            if not chunk:
+                break
+            parts.append(chunk)
+            wanted -= len(chunk)
+        if wanted == size:  # the stream has ended
             if carry:
-                yield memoryview(bytes(carry))
+                yield memoryview(carry)
             return
-        carry += chunk
-        cut = _record_end(carry)
-        if not cut and len(carry) >= UNCUT_PIECES * size:
-            cut = len(carry)  # no line feed outside quotes (CR line ends, a stray quote): see the docstring
+        data = b"".join(parts)
+        cut = _record_end(data)
+        if not cut and len(data) >= UNCUT_PIECES * size:
+            cut = len(data)  # no line feed outside quotes (CR line ends, a stray quote): see the docstring
+        carry = data[cut:]
         if cut:
-            data, carry = carry, carry[cut:]
             yield memoryview(data)[:cut]
 
 

@@ -60,8 +60,8 @@ def expected(lines: list[tuple[int, str, str, str]]) -> list[tuple]:
 
 
 def test_ids_get_no_dictionary_and_repeating_columns_keep_theirs(tmp_path: Path) -> None:
-    lines = rows(20_000)
-    parquet = convert(lines, row_group_bytes=256 * 1024)  # several row groups, each chosen alike
+    lines = rows(100_000)  # over 2 MiB of CSV: several pieces, so several row groups, each chosen alike
+    parquet = convert(lines, row_group_bytes=256 * 1024)
     chosen = dictionaries(parquet)
     assert len(chosen["id"]) > 1
     assert chosen == {"id": [False] * len(chosen["id"]), "uuid": [False] * len(chosen["id"]),
