@@ -119,8 +119,8 @@ class TypedCsvReader:
     # -- pieces on every core ----------------------------------------------------------------------
     def _in_parallel(self, first: bytes) -> Iterator[pa.RecordBatch]:
         pool = ThreadPoolExecutor(self._workers, thread_name_prefix="csv-convert")
-        pending: deque[tuple[memoryview, Future[_Converted]]] = deque()
-        held: tuple[memoryview, _Converted] | None = None  # parsed; handed on once its successor parses
+        pending: deque[tuple[pa.Buffer, Future[_Converted]]] = deque()
+        held: tuple[pa.Buffer, _Converted] | None = None  # parsed; handed on once its successor parses
         pieces = _pieces(first, self._source, self._block_size)
         try:
             for piece in itertools.chain(pieces, [None]):  # None: the file is read, drain what is left
@@ -142,9 +142,9 @@ class TypedCsvReader:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _fall_back(self, held: tuple[memoryview, _Converted] | None, failed: memoryview,
-                   pending: deque[tuple[memoryview, Future[_Converted]]],
-                   pieces: Iterator[memoryview]) -> Iterator[pa.RecordBatch]:
+    def _fall_back(self, held: tuple[pa.Buffer, _Converted] | None, failed: pa.Buffer,
+                   pending: deque[tuple[pa.Buffer, Future[_Converted]]],
+                   pieces: Iterator[pa.Buffer]) -> Iterator[pa.RecordBatch]:
         """A piece did not parse: the rest of the stream, from the piece before it (not yet handed on:
         a bad cut may have broken it too), through pyarrow's streaming reader."""
         texts = ([held[0]] if held is not None else []) + [failed] + [text for text, _ in pending]
@@ -169,14 +169,14 @@ class TypedCsvReader:
         self.rows += table.num_rows
         yield from table.to_batches()
 
-    def _read_piece(self, text: memoryview, options: pacsv.ConvertOptions) -> pa.Table:
+    def _read_piece(self, text: pa.Buffer, options: pacsv.ConvertOptions) -> pa.Table:
         return pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(text)),
+            pa.BufferReader(text),
             read_options=pacsv.ReadOptions(column_names=self._schema.names, use_threads=False,
                                            block_size=len(text) + 1),
             parse_options=self._parse_options, convert_options=options)
 
-    def _convert_piece(self, text: memoryview) -> _Converted:
+    def _convert_piece(self, text: pa.Buffer) -> _Converted:
         """On a pool thread: parse one piece of whole records and convert its columns."""
         direct = self._read_direct
         table = None
@@ -290,30 +290,46 @@ class TypedCsvReader:
         return pa.concat_arrays([piece.cast(target) for piece in pieces])
 
 
-def _record_end(data: bytes | bytearray) -> int:
-    """Where the last whole record of ``data`` ends (after its line feed), 0 if none does.
+def _record_end(parts: list[bytes]) -> int:
+    """Where the last whole record of ``parts`` (read back to back) ends, after its line feed; 0 if none.
 
-    ``data`` starts at a record's start, so a line feed ends a record when the quotes before it pair up.
-    Counting from the end, each byte is counted at most once."""
-    quotes = data.count(b'"')
-    end = len(data)
-    position = data.rfind(b"\n")
-    while position >= 0:
-        quotes -= data.count(b'"', position, end)
-        if quotes % 2 == 0:
-            return position + 1
-        end = position
-        position = data.rfind(b"\n", 0, position)
+    They start at a record's start, so a line feed ends a record when the quotes before it pair up.
+    Counting from the end, each byte is counted at most twice."""
+    quotes = sum(part.count(b'"') for part in parts)
+    offset = sum(len(part) for part in parts)
+    for part in reversed(parts):
+        offset -= len(part)
+        end = len(part)
+        position = part.rfind(b"\n")
+        while position >= 0:
+            quotes -= part.count(b'"', position, end)
+            if quotes % 2 == 0:
+                return offset + position + 1
+            end = position
+            position = part.rfind(b"\n", 0, position)
+        quotes -= part.count(b'"', 0, end)
     return 0
 
 
-def _pieces(first: bytes, source: Any, size: int) -> Iterator[memoryview]:
+def _joined(parts: list[bytes], length: int) -> pa.Buffer:
+    """``parts`` back to back in one buffer of Arrow's pool (see _pieces)."""
+    buffer = pa.allocate_buffer(length)
+    view = memoryview(buffer).cast("B")
+    position = 0
+    for part in parts:
+        view[position:position + len(part)] = part
+        position += len(part)
+    return buffer
+
+
+def _pieces(first: bytes, source: Any, size: int) -> Iterator[pa.Buffer]:
     """The stream as pieces of whole records, about ``size`` bytes each (a record longer than that
     makes its piece longer); the last piece is what is left, whole records or not.
 
-    Each byte is copied once on its way into a piece: the stream's chunks as they arrive, joined behind
-    what the last cut left over (reading ``size`` bytes first, then appending them, copied them twice:
-    an eighth of the typed formats' page faults, issue 21's profile)."""
+    Each byte is copied once on its way into a piece: the stream's chunks as they arrive, into a buffer
+    of Arrow's pool behind what the last cut left over. Arrow's pool (jemalloc) hands a freed piece's
+    pages to the next piece; a piece of Python's (glibc) came back from the system page by page after
+    every row group's trim (transforms.memory): a fifth of the typed formats' page faults."""
     chunks = iter(source.chunks(size)) if hasattr(source, "chunks") else iter(partial(source.read, size), b"")
     carry = first
     while True:
@@ -326,21 +342,24 @@ def _pieces(first: bytes, source: Any, size: int) -> Iterator[memoryview]:
             wanted -= len(chunk)
         if wanted == size:  # the stream has ended
             if carry:
-                yield memoryview(carry)
+                yield pa.py_buffer(carry)
             return
-        data = b"".join(parts)
-        cut = _record_end(data)
-        if not cut and len(data) >= UNCUT_PIECES * size:
-            cut = len(data)  # no line feed outside quotes (CR line ends, a stray quote): see the docstring
-        carry = data[cut:]
+        length = sum(len(part) for part in parts)
+        cut = _record_end(parts)
+        if not cut and length >= UNCUT_PIECES * size:
+            cut = length  # no line feed outside quotes (CR line ends, a stray quote): see the docstring
         if cut:
-            yield memoryview(data)[:cut]
+            data = _joined(parts, length)
+            carry = data.slice(cut).to_pybytes()
+            yield data.slice(0, cut)
+        else:
+            carry = b"".join(parts)
 
 
 class _Chain:
     """A readable over pieces already read, then the pieces still to come (for the streaming reader)."""
 
-    def __init__(self, texts: list[memoryview], rest: Iterator[memoryview]) -> None:
+    def __init__(self, texts: list[pa.Buffer], rest: Iterator[pa.Buffer]) -> None:
         self._texts = deque(bytes(text) for text in texts)
         self._rest = rest
         self.closed = False

@@ -126,4 +126,7 @@ def test_line_ends_without_a_line_feed_are_read_with_memory_bounded(monkeypatch:
     (b"no line end", 0),
 ])
 def test_a_cut_falls_after_the_last_line_feed_outside_quotes(data: bytes, end: int) -> None:
-    assert _record_end(data) == end
+    assert _record_end([data]) == end
+    for split in range(len(data) + 1):  # wherever the stream's chunks fall
+        assert _record_end([data[:split], data[split:]]) == end
+        assert _record_end([b"", data[:split], b"", data[split:]]) == end
