@@ -96,11 +96,11 @@ def _background() -> Iterator[_Background]:
 # Bytes of CSV the reader parses as one task (``TypedCsvReader``'s ``block_size``), per format. Each task
 # costs a parser call, a table and Python between them, so larger pieces cost less CPU per GB; each of
 # the (cores + 2) pieces in flight holds its text and its columns. Measured side by side (bench/ranged.py,
-# 1 GiB, capped both ways, 2 cores, three rounds, issue 21): 2 MiB took .parquet 5.9 s where 1 MiB took
-# 6.2 (peak 340-354 MB against 327-341) and .jsonl 8.1-8.5 s against 8.9-10.1 (peak 303-317 against
-# 276-281 MB); .orc gained nothing and its peak passed 400 MB (394-425: its writer holds the stripe's
-# encoded streams), so it keeps 1 MiB.
-PIECE_BYTES = {"parquet": 2 * 1024 * 1024, "orc": 1024 * 1024, "jsonl": 2 * 1024 * 1024}
+# capped both ways, three rounds, issue 21): 2 MiB took .jsonl 8.1-8.5 s where 1 MiB took 8.9-10.1 (1 GiB,
+# 2 cores; peak 303-317 MB against 276-281). .parquet gained 0-5%, within a round's noise, for 15-20 MB
+# more peak, which on one core at 4x took it to 393-411 MB; .orc's peak passed 400 MB (394-425): both
+# keep 1 MiB.
+PIECE_BYTES = {"parquet": 1024 * 1024, "orc": 1024 * 1024, "jsonl": 2 * 1024 * 1024}
 
 
 def _reader(source: Source, ctx: WriteContext, piece_bytes: int) -> TypedCsvReader:

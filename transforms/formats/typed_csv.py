@@ -312,8 +312,11 @@ def _record_end(parts: list[bytes]) -> int:
 
 
 def _joined(parts: list[bytes], length: int) -> pa.Buffer:
-    """``parts`` back to back in one buffer of Arrow's pool (see _pieces)."""
-    buffer = pa.allocate_buffer(length)
+    """``parts`` back to back in one buffer, not zeroed first (a bytearray would be), from the C
+    allocator: Arrow's jemalloc keeps freed pages for 250 ms (``columnar.JEMALLOC_DECAY_MS``), which for
+    pieces came to 20-40 MB more peak on one core (bench/ranged.py, 4x, issue 21), for fewer page
+    faults that did not show in the wall time."""
+    buffer = pa.allocate_buffer(length, memory_pool=pa.system_memory_pool())
     view = memoryview(buffer).cast("B")
     position = 0
     for part in parts:
@@ -326,10 +329,9 @@ def _pieces(first: bytes, source: Any, size: int) -> Iterator[pa.Buffer]:
     """The stream as pieces of whole records, about ``size`` bytes each (a record longer than that
     makes its piece longer); the last piece is what is left, whole records or not.
 
-    Each byte is copied once on its way into a piece: the stream's chunks as they arrive, into a buffer
-    of Arrow's pool behind what the last cut left over. Arrow's pool (jemalloc) hands a freed piece's
-    pages to the next piece; a piece of Python's (glibc) came back from the system page by page after
-    every row group's trim (transforms.memory): a fifth of the typed formats' page faults."""
+    Each byte is copied once on its way into a piece: the stream's chunks as they arrive, into one
+    buffer behind what the last cut left over (reading ``size`` bytes, then appending them, copied
+    every byte twice: an eighth of the typed formats' page faults, issue 21's profile)."""
     chunks = iter(source.chunks(size)) if hasattr(source, "chunks") else iter(partial(source.read, size), b"")
     carry = first
     while True:
