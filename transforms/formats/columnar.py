@@ -188,6 +188,15 @@ def _orc_readable(table: pa.Table, rows_before: int, reader: TypedCsvReader, pol
     return table
 
 
+# Arrow bytes handed to the ORC writer per call. Its stripes are its own (``stripe_size``: the writer
+# buffers a stripe's encoded streams and flushes them when they reach it), so tables smaller than a
+# stripe make stripes as large and the same rows (tests/unit/formats/test_orc_writes.py), and each table
+# held while the last one is written, and while the next is gathered, is this size rather than a
+# stripe's. Measured side by side (bench/ranged.py, capped both ways, two rounds, 1 and 2 cores, issue 21):
+# peak 278-312 MB against 360-394 with tables of a stripe's size (32 MiB), the same walls and stripes.
+ORC_WRITE_BYTES = 8 * 1024 * 1024
+
+
 def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     reader = _reader(source, ctx, PIECE_BYTES["orc"])
     writer = orc.ORCWriter(sink, compression=ORC_CODECS[ctx.options.compression or "snappy"],
@@ -195,7 +204,7 @@ def write_orc(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteReport:
     wrote = False
     rows = 0
     with _background() as background:
-        for table in _row_groups(reader, ctx.options.row_group_bytes):
+        for table in _row_groups(reader, min(ORC_WRITE_BYTES, ctx.options.row_group_bytes)):
             # Checked here, in order (bad values are counted and the first is named), written there.
             background.submit(writer.write, _orc_readable(table, rows, reader, ctx.options.on_bad_value))
             rows += table.num_rows
