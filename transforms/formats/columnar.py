@@ -3,7 +3,8 @@
 Batches from the CSV reader are small (one per CSV block); they are gathered into row groups of
 ``row_group_bytes`` before writing, since Athena scans tens-of-MB row groups far better than
 thousands of tiny ones. Memory is bounded by two row groups (one being written while the next is
-gathered) plus the S3 parts in flight.
+gathered) plus the S3 parts in flight; for ORC, by its writer's stripe and two tables of
+``ORC_WRITE_BYTES`` (its stripes are sized by the writer, not by the tables it is handed).
 
 Every core: the reader (``typed_csv``) parses and converts pieces of the CSV side by side on a pool and
 hands them on in order; the Parquet/ORC encoder runs on a thread of its own while the next row group
