@@ -1,11 +1,22 @@
 """The process's memory policy, set at the first import of ``transforms``, before pyarrow loads.
 
 Arrow's C++ default pool (what Parquet's page and compression buffers and ORC's writer take, whatever
-pool Python sets) is jemalloc, like the pool the columnar writers set (``columnar``, decay 1 s), so
-the pages they free go back within a second instead of staying in a second allocator (mimalloc, the
-wheels' default).
+pool Python sets) is jemalloc, like the pool the columnar writers set (``columnar``), so the pages they
+free go back soon (``JEMALLOC_CONF``) instead of staying in a second allocator (mimalloc, the wheels'
+default).
 Arrow reads the choice once, when it first needs a pool: hence here, before any module imports pyarrow.
 An ``ARROW_DEFAULT_MEMORY_POOL`` already in the environment wins.
+
+jemalloc hands freed pages back in two steps, each after its decay: dirty pages are first marked free
+(``MADV_FREE``), which leaves them counted in the process's RSS until the kernel needs them, and only
+then dropped (``MADV_DONTNEED``). Arrow builds it with 1 s for each (a row group freed stays in RSS for
+up to 2 s); ``JEMALLOC_CONF`` (read by jemalloc when it starts, from ``JE_ARROW_MALLOC_CONF``) drops
+dirty pages after 250 ms in one step. Not at once (0 ms): every free then became a madvise, and on two
+cores each one interrupts the other core to flush its TLB (.jsonl 50 MB/s against 57, with 7.8 s of
+kernel CPU against 2.2, 1 GiB, 2 cores). Not via ``pa.jemalloc_set_decay_ms``, as before: that sets the
+decay of arenas made after the call only, and takes both steps. Measured side by side (bench/ranged.py,
+Parquet, capped both ways, 2 cores, three rounds, issue 21): peak RSS 301-309 MB at 256 MiB and 334-351
+at 1 GiB, against 326-333 and 374-389 with 250 ms for each step, at the same walls and CPU.
 
 Measured (bench/ranged.py, Parquet, 256 MiB and 1 GiB, 2 cores, same run): peak RSS 398 and 421 MB
 with mimalloc, 381 and 394 MB with jemalloc, at the same speed (81 MB/s at 1 GiB either way). Fixing
@@ -28,6 +39,7 @@ import ctypes
 import os
 
 ARROW_POOL = "jemalloc"
+JEMALLOC_CONF = "dirty_decay_ms:250,muzzy_decay_ms:0"
 GLIBC_ARENAS = 1
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
@@ -37,6 +49,7 @@ _GLIBC: ctypes.CDLL | None = None  # the process's C library, when it is glibc
 
 def configure() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)
     limit_glibc_arenas(GLIBC_ARENAS)
 
 

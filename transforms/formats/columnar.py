@@ -19,7 +19,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -33,22 +33,11 @@ from transforms.formats.registry import Source, WriteContext, WriteReport
 from transforms.formats.typed_csv import TypedCsvReader
 from transforms.memory import return_free_pages
 
-# jemalloc, handing freed pages back within JEMALLOC_DECAY_MS: the Arrow memory of a row group written is
-# returned soon after, so peak RSS stays near what is live (mimalloc, the default, keeps ~40 MB more).
-# Not at once (0 ms): every free then became a madvise, and on two cores each one interrupts the other
-# core to flush its TLB. Measured at 2 cores, 1 GiB (bench/ranged.py, one run each): 0 ms gave .jsonl
-# 50 MB/s with 7.8 s of kernel CPU, .orc 68 and .parquet 89 MB/s; 1000 ms gave 57, 94 and 103 MB/s with
-# 2.2, 1.3 and 1.7 s of kernel CPU, for 10-30 MB more peak RSS (.parquet 368 MB, the highest).
-# 250 ms since the reader parses and converts on every core: memory is freed faster, and at 1000 ms the
-# peak rose past 400 MB (1 GiB, capped both ways, 2 cores, two rounds side by side, load 5-7: .parquet
-# 381-418 MB at 1000 ms, 332-357 at 250; .orc 399-408 against 362-384; .jsonl 263-280 against 258-261),
-# for 5-8% more CPU per GB.
-JEMALLOC_DECAY_MS = 250
-try:
+# Python's pyarrow allocations in jemalloc too (the pool ``transforms.memory`` makes Arrow's default), which
+# hands the pages of a row group written back 250 ms after it is freed (``memory.JEMALLOC_CONF``: the
+# figures are there).
+with suppress(NotImplementedError, pa.ArrowNotImplementedError):  # a build without jemalloc: the default
     pa.set_memory_pool(pa.jemalloc_memory_pool())
-    pa.jemalloc_set_decay_ms(JEMALLOC_DECAY_MS)
-except (NotImplementedError, pa.ArrowNotImplementedError):  # a build without jemalloc: keep the default
-    pass
 
 PARQUET_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "gzip", "none": "none"}
 ORC_CODECS = {"snappy": "snappy", "zstd": "zstd", "gzip": "zlib", "none": "uncompressed"}

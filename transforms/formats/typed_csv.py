@@ -313,7 +313,7 @@ def _record_end(parts: list[bytes]) -> int:
 
 def _joined(parts: list[bytes], length: int) -> pa.Buffer:
     """``parts`` back to back in one buffer, not zeroed first (a bytearray would be), from the C
-    allocator: Arrow's jemalloc keeps freed pages for 250 ms (``columnar.JEMALLOC_DECAY_MS``), which for
+    allocator: Arrow's jemalloc keeps freed pages for 250 ms (``transforms.memory.JEMALLOC_CONF``), which for
     pieces came to 20-40 MB more peak on one core (bench/ranged.py, 4x, issue 21), for fewer page
     faults that did not show in the wall time."""
     buffer = pa.allocate_buffer(length, memory_pool=pa.system_memory_pool())
