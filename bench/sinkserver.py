@@ -61,18 +61,21 @@ def make_handler(root: Path, cap: int = 0) -> type[BaseHTTPRequestHandler]:
             return unquote(bucket), unquote(key), parse_qs(url.query, keep_blank_values=True)
 
         def _body_to(self, path: Path | None) -> int:
+            """Read the body into a file through one buffer reused slice after slice (a new bytes object
+            for each slice cost this server ~10% more CPU, on the cores the contenders run on)."""
             length = int(self.headers.get("Content-Length") or 0)
             left = length
-            handle = open(path, "wb") if path else None  # noqa: SIM115 (closed below)
+            handle = open(path, "wb", buffering=0) if path else None  # noqa: SIM115 (closed below)
             began = time.monotonic()
+            view = memoryview(bytearray(SLICE if cap else COPY))
             try:
                 while left > 0:
-                    chunk = self.rfile.read(min(SLICE if cap else COPY, left))
-                    if not chunk:
+                    got = self.rfile.readinto(view[:min(len(view), left)])
+                    if not got:
                         break
                     if handle:
-                        handle.write(chunk)
-                    left -= len(chunk)
+                        handle.write(view[:got])
+                    left -= got
                     if cap:  # the sender is held back by TCP's window while this sleeps
                         ahead = began + (length - left) / cap - time.monotonic()
                         if ahead > 0:
