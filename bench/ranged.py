@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -56,7 +57,9 @@ from devstack.localstack import LOCAL_CREDENTIALS, free_ports
 # storing is not the function's work, but this sink runs on the contenders' cores: writing to this VM's
 # disk cost it 1.3 s of kernel CPU per GB received (3.3 s in a 4x .jsonl run, 2 GB), 0.6 s in tmpfs.
 _SHM = Path("/dev/shm")
-SINK_DIR = (_SHM if _SHM.is_dir() and os.access(_SHM, os.W_OK) else WORK) / "ci360-bench-sink"
+# One directory per checkout: another checkout's bench on this shared machine keeps its own.
+SINK_DIR = ((_SHM if _SHM.is_dir() and os.access(_SHM, os.W_OK) else WORK)
+            / f"ci360-bench-sink-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}")
 TMP_DIR = WORK / "tmp"
 LOG_DIR = WORK / "logs"
 BEGIN = "<!-- bench/ranged.py writes from here: make bench -->"

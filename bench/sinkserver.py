@@ -65,7 +65,7 @@ def make_handler(root: Path, cap: int = 0) -> type[BaseHTTPRequestHandler]:
             for each slice cost this server ~10% more CPU, on the cores the contenders run on)."""
             length = int(self.headers.get("Content-Length") or 0)
             left = length
-            handle = open(path, "wb", buffering=0) if path else None  # noqa: SIM115 (closed below)
+            handle = open(path, "wb") if path else None  # noqa: SIM115 (closed below)
             began = time.monotonic()
             view = memoryview(bytearray(SLICE if cap else COPY))
             try:

@@ -296,7 +296,7 @@ class Settings:
     column_types: Mapping[str, str] = field(default_factory=dict)  # deployment-wide type overrides
     on_bad_value: str = "fail"
     compression: str | None = None
-    row_group_bytes: int = 32 * MIB  # Arrow memory: about 13 MB of snappy Parquet
+    row_group_bytes: int = 32 * MIB  # Arrow memory: about 15 MB of snappy Parquet
     resume_attempts: int = 5  # Range requests after a dropped download, with exponential backoff
     # The data file as consecutive byte ranges over this many connections (1: one GET).
     download_connections: int = 12

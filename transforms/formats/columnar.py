@@ -173,8 +173,11 @@ def write_parquet(source: Source, sink: BinaryIO, ctx: WriteContext) -> WriteRep
     codec = PARQUET_CODECS[ctx.options.compression or "snappy"]
 
     def parquet_writer(first: pa.Table | None) -> pq.ParquetWriter:
-        use_dictionary = dictionary_columns(first) if first is not None else True
-        compression = compression_by_column(first, codec, use_dictionary) if first is not None else codec
+        use_dictionary: list[str] | bool = True  # an empty audience: nothing to choose by
+        compression: str | dict[str, str] = codec
+        if first is not None:
+            use_dictionary = dictionary_columns(first)
+            compression = compression_by_column(first, codec, use_dictionary)
         return pq.ParquetWriter(
             sink, reader.arrow_schema, use_dictionary=use_dictionary, compression=compression,
             coerce_timestamps="ms", allow_truncated_timestamps=True, use_deprecated_int96_timestamps=False,

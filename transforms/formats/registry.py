@@ -37,7 +37,7 @@ class WriteOptions:
     gzip_level: int = 1
     compression: str | None = None  # the columnar codec; None means the format's default
     on_bad_value: str = "fail"  # or "null": bad values become nulls, counted per column
-    row_group_bytes: int = 32 * 1024 * 1024  # Arrow memory: about 13 MB of snappy Parquet
+    row_group_bytes: int = 32 * 1024 * 1024  # Arrow memory: about 15 MB of snappy Parquet
 
 
 @dataclass(frozen=True)
