@@ -19,9 +19,7 @@ Parquet, capped both ways, 2 cores, three rounds, issue 21): peak RSS 301-309 MB
 at 1 GiB, against 326-333 and 374-389 with 250 ms for each step, at the same walls and CPU.
 
 Measured (bench/ranged.py, Parquet, 256 MiB and 1 GiB, 2 cores, same run): peak RSS 398 and 421 MB
-with mimalloc, 381 and 394 MB with jemalloc, at the same speed (81 MB/s at 1 GiB either way). Fixing
-glibc's mmap threshold (``MALLOC_MMAP_THRESHOLD_``) gave less (390 and 404 MB) and, before the S3 sink
-reused its part buffers, cost a fifth of Parquet's speed: not set.
+with mimalloc, 381 and 394 MB with jemalloc, at the same speed (81 MB/s at 1 GiB either way).
 
 glibc's malloc (every Python object) gets one arena, not one per thread (up to 8 per core). The
 download's threads allocate the pieces that the reader's thread frees; with an arena each, freed
@@ -31,6 +29,18 @@ with the file (120 -> 153 MB from 256 MiB to 1 GiB, still rising). With one aren
 GIL anyway, and Arrow's own threads allocate from jemalloc. glibc consults the limit whenever a thread
 needs an arena, so it is set here, before the connector starts any; a ``MALLOC_ARENA_MAX`` in the
 environment wins.
+
+glibc's mmap threshold is fixed at 4 MiB (a ``MALLOC_MMAP_THRESHOLD_`` in the environment wins). By default
+it moves: freeing a block that was mapped on its own raises the threshold to that block's size, so after
+the first S3 part buffer (8 MiB) was freed, later ones were carved from the heap, between the download's
+pieces, where a freed one stays resident until ``return_free_pages`` finds whole pages to hand back. Over
+a 1 GiB `.parquet` run the heap's resident size crept from 52 to 90-107 MB, most of it free. With the
+threshold fixed, blocks of 4 MiB and more (part buffers, reused while the upload runs) are mapped on
+their own and leave nothing behind: the heap stayed at 50-64 MB, with the read-ahead no longer creeping
+(``sources.ranged``; a sampler at each row group, 2 cores, capped both ways, issue 21). Below 4 MiB is
+what is allocated and freed most (the reader's 1 MiB pieces, the download's 128 KiB reads): mapping each
+of those on its own cost speed in page faults (a 256 KiB threshold: `.parquet` 4x walls 5.0-5.5 s
+against 4.5-4.8; earlier, before the S3 sink reused its part buffers, a fifth of its speed).
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ import os
 ARROW_POOL = "jemalloc"
 JEMALLOC_CONF = "dirty_decay_ms:250,muzzy_decay_ms:0"
 GLIBC_ARENAS = 1
+GLIBC_MMAP_THRESHOLD = 4 * 1024 * 1024
 _M_ARENA_MAX = -8  # glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 _GLIBC: ctypes.CDLL | None = None  # the process's C library, when it is glibc
@@ -51,6 +63,7 @@ def configure() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
     os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)
     limit_glibc_arenas(GLIBC_ARENAS)
+    fix_glibc_mmap_threshold(GLIBC_MMAP_THRESHOLD)
 
 
 def limit_glibc_arenas(arenas: int) -> bool:
@@ -64,6 +77,14 @@ def limit_glibc_arenas(arenas: int) -> bool:
         return bool(_GLIBC.mallopt(_M_ARENA_MAX, arenas))
     except (ValueError, OSError, AttributeError):
         return False
+
+
+def fix_glibc_mmap_threshold(size: int) -> bool:
+    """Whether glibc took the threshold (which also stops it moving): False on another C library, or
+    when the environment set one."""
+    if _GLIBC is None or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    return bool(_GLIBC.mallopt(_M_MMAP_THRESHOLD, size))
 
 
 def return_free_pages() -> None:

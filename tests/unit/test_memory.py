@@ -1,4 +1,5 @@
-"""The process's memory policy: one glibc arena, so what one thread frees another can reuse."""
+"""The process's memory policy: one glibc arena, so what one thread frees another can reuse (a fixed mmap
+threshold, seen from a fresh interpreter: tests/integration/pipeline/test_process_memory.py)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,8 @@ def test_returning_free_pages_gives_the_holes_between_live_blocks_back() -> None
     after = _rss_mb()
     assert before - after > 32, f"RSS {before:.0f} -> {after:.0f} MB"
     assert len(blocks) == 1000  # the live half is still there
+
+
+def test_an_mmap_threshold_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert memory.fix_glibc_mmap_threshold(memory.GLIBC_MMAP_THRESHOLD) is False

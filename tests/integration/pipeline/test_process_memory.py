@@ -1,11 +1,15 @@
-"""Arrow's default pool, seen from a fresh interpreter as Lambda starts one (transforms.memory): jemalloc
-once ``transforms`` is imported, unless the environment already chose one."""
+"""The process's memory policy, seen from a fresh interpreter as Lambda starts one (transforms.memory):
+Arrow's default pool is jemalloc once ``transforms`` is imported, unless the environment already chose
+one; jemalloc hands freed pages back soon; glibc's mmap threshold stays put."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
+
+import pytest
 
 from tests.support.helpers import ROOT
 
@@ -78,3 +82,49 @@ def test_freed_arrow_memory_leaves_the_rss_within_a_second_once_transforms_is_im
     marked free, still counted in RSS, then 1 s more): a freed row group does not hold peak memory up."""
     assert returned("transforms") == "returned"
     assert returned("transforms", JE_ARROW_MALLOC_CONF="dirty_decay_ms:1000,muzzy_decay_ms:1000") == "kept"
+
+
+_MAPPED_ON_ITS_OWN = """
+import ctypes, sys
+if sys.argv[1] == "connector":
+    import transforms  # noqa: F401  (its first import sets the policy)
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                     "keepcost")]
+
+
+glibc = ctypes.CDLL(None)
+glibc.mallinfo2.restype = MallInfo2
+first = bytearray(8 << 20)  # an S3 part buffer, mapped on its own, then freed
+del first
+second = bytearray(8 << 20)
+print(glibc.mallinfo2().hblkhd >> 20)  # MiB in blocks mapped on their own
+"""
+
+
+def _glibc_with_mallinfo2() -> bool:
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")  # raises on a C library other than glibc
+    except (ValueError, OSError):
+        return False
+    return hasattr(ctypes.CDLL(None), "mallinfo2")
+
+
+def _mapped_mib(policy: str) -> int:
+    env = {name: value for name, value in os.environ.items() if name != "MALLOC_MMAP_THRESHOLD_"}
+    done = subprocess.run([sys.executable, "-c", _MAPPED_ON_ITS_OWN, policy], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return int(done.stdout.strip())
+
+
+@pytest.mark.skipif(not _glibc_with_mallinfo2(),
+                    reason="glibc 2.33 or later (mallinfo2): the mmap threshold is glibc's")
+def test_a_freed_part_buffer_does_not_move_the_next_one_into_the_heap() -> None:
+    """glibc raises its mmap threshold to the size of a mapped block once it is freed, so the next 8 MiB
+    part buffer lands in the heap, where, freed, it stays resident between live blocks. The connector
+    fixes the threshold: the next one is mapped on its own too, and goes back whole when freed."""
+    assert _mapped_mib("plain") < 8  # glibc's own policy: the second buffer is in the heap
+    assert _mapped_mib("connector") >= 8

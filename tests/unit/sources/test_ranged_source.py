@@ -97,6 +97,50 @@ def test_a_slow_reader_keeps_two_ranges_ahead_and_a_waiting_one_gets_every_conne
     assert fault_server.max_held == 6 and fault_server.max_active == 6
 
 
+
+def test_past_the_first_ranges_one_late_range_adds_none_and_two_in_a_row_add_one(fault_server) -> None:
+    """A reader slower than the network (a typed conversion) finds a range late now and then (its
+    server or its own fetcher starved of CPU): that alone no longer holds one more range in memory for
+    the rest of the file. Once the first ``connections`` ranges are read, the read-ahead grows only when
+    the reader waits for two ranges in a row, as a reader the network keeps waiting does."""
+    from transforms.sources.ranged import SHORT_IN_A_ROW, START_AHEAD
+
+    assert SHORT_IN_A_ROW == 2
+    data = bytes(range(256)) * (64 * 1024)  # 16 MiB: sixteen ranges of 1 MiB
+    url = fault_server.url("/late", Script(body=data, etag='"v1"', hold=True))
+    got = []
+    with open_ranged(HttpSource(backoff=0.01), url, "data", connections=4, range_size=MIB) as stream, \
+            ThreadPoolExecutor(1) as reader:
+        for _ in range(4):  # the first ``connections`` ranges, each there before it is read
+            def arrived() -> bool:
+                fault_server.release(*fault_server.held_ranges())
+                return all(future.done() for future in stream._pending)
+
+            fault_server.wait_for(arrived, "every range asked for arrived")
+            got.append(stream.read(MIB))
+        fault_server.wait_for(lambda: stream._pending[0].done(), "range 4 arrived (let go above)")
+        got.append(stream.read(MIB))  # range 4, there: ranges 5 and 6 are held
+        assert stream.ahead == START_AHEAD
+
+        def read_late(start: int) -> int:
+            """Read range ``start`` arriving only once the reader waits for it; the ranges ahead then."""
+            late = reader.submit(stream.read, MIB)
+
+            def waiting() -> bool:
+                return stream._taken == start // MIB + 1 and start in fault_server.held_ranges()
+
+            fault_server.wait_for(waiting, f"the reader waiting for range {start // MIB}")
+            ahead = stream.ahead
+            fault_server.release(start)
+            got.append(late.result(timeout=WAIT_S))
+            return ahead
+
+        assert read_late(5 * MIB) == START_AHEAD  # one late range: no more ahead
+        assert read_late(6 * MIB) == START_AHEAD + 1  # a second in a row: one more
+        fault_server.release_all()
+        got.append(reader.submit(stream.read).result(timeout=WAIT_S))
+    assert b"".join(got) == data
+
 def test_download_settings() -> None:
     from transforms.errors import ConfigurationError
     from transforms.settings import Settings
