@@ -3,8 +3,9 @@
 smart_open's MultipartWriter uploads each part in the calling thread, so reading the source and
 uploading take turns. Here full parts go to a small thread pool instead; the caller blocks only when
 ``max_in_flight`` parts are already uploading, so memory stays at most
-``part_size * (max_in_flight + 1)`` whatever the object's size: that many part buffers, allocated
-once and reused, each byte copied once into one of them (no buffer grown, sliced and freed per part).
+``part_size * (max_in_flight + 1)`` whatever the object's size: that many part buffers at most, reused
+while the uploads stay busy (``SPARE_BUFFERS``), each byte copied once into one of them (no buffer grown,
+sliced and freed per part).
 
 The object appears at the key only on ``close()``. ``abort()`` (or any failure) leaves neither an
 object nor a pending multipart upload. Small objects skip multipart and use one PutObject.
@@ -37,6 +38,13 @@ from transforms.sinks.crc32 import crc32_combine
 from transforms.sinks.parts import MAX_PARTS, PartPlan, outgrown
 
 logger = logging.getLogger(__name__)
+# A part buffer whose upload ended is kept for the next part while fewer spares are kept than parts are
+# still uploading (and at least this many); the others are freed, straight back to the system (mapped on
+# their own: transforms.memory). A steady stream, its uploads all busy (.csv), keeps reusing every buffer;
+# a typed format, which hands a row group's ~15 MB over at once and then nothing for a while, no longer
+# keeps its largest burst's buffers for the rest of the file (4-5 of 8 MiB at the peaks of a 1 GiB
+# `.parquet` run, 2-4 at 256 MiB: bench/ranged.py, capped both ways, 2 cores, issue 21).
+SPARE_BUFFERS = 1
 
 
 def s3_failure(exc: Exception, action: str) -> SinkError:
@@ -81,6 +89,8 @@ class S3MultipartSink:
         self._upload_id: str | None = None
         self._parts: list[Future[tuple[dict[str, Any], int, int]]] = []
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._count = threading.Lock()
+        self._uploading = 0  # parts submitted whose upload has not ended
         self._pool: ThreadPoolExecutor | None = None
         self._max_in_flight = max_in_flight
         self._state = "open"
@@ -268,9 +278,13 @@ class S3MultipartSink:
         self._slots.acquire()  # back-pressure: the reader waits while enough parts are in flight
         number = len(self._parts) + 1
         assert self._pool is not None
+        with self._count:
+            self._uploading += 1
         try:
             future = self._pool.submit(self._upload_part, number, buffer, length)
         except BaseException:
+            with self._count:
+                self._uploading -= 1
             self._slots.release()
             raise
         self._parts.append(future)
@@ -290,7 +304,10 @@ class S3MultipartSink:
             part = {"PartNumber": number, "ETag": response["ETag"]}
             if response.get("ChecksumCRC32"):
                 part["ChecksumCRC32"] = response["ChecksumCRC32"]
-            if self._state == "open" and length == len(buffer):
+            with self._count:
+                self._uploading -= 1
+                keep = len(self._spare) < max(SPARE_BUFFERS, self._uploading)
+            if self._state == "open" and length == len(buffer) and keep:
                 self._spare.append(buffer)
             return part, part_crc32, length
         finally:
