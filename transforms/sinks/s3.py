@@ -304,13 +304,14 @@ class S3MultipartSink:
             part = {"PartNumber": number, "ETag": response["ETag"]}
             if response.get("ChecksumCRC32"):
                 part["ChecksumCRC32"] = response["ChecksumCRC32"]
-            with self._count:
-                self._uploading -= 1
-                keep = len(self._spare) < max(SPARE_BUFFERS, self._uploading)
+            with self._count:  # kept while fewer are kept than the other parts still uploading
+                keep = len(self._spare) < max(SPARE_BUFFERS, self._uploading - 1)
             if self._state == "open" and length == len(buffer) and keep:
                 self._spare.append(buffer)
             return part, part_crc32, length
         finally:
+            with self._count:
+                self._uploading -= 1
             self._slots.release()
 
     def _raise_failed_parts(self) -> None:
