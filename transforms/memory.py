@@ -36,7 +36,7 @@ the first S3 part buffer (8 MiB) was freed, later ones were carved from the heap
 pieces, where a freed one stays resident until ``return_free_pages`` finds whole pages to hand back. Over
 a 1 GiB `.parquet` run the heap's resident size crept from 52 to 90-107 MB, most of it free. With the
 threshold fixed, blocks of 4 MiB and more (part buffers, reused while the upload runs) are mapped on
-their own and leave nothing behind: the heap stayed at 50-64 MB, with the read-ahead no longer creeping
+their own and leave nothing behind: the heap stayed at 50-68 MB, with the read-ahead no longer creeping
 (``sources.ranged``; a sampler at each row group, 2 cores, capped both ways, issue 21). Below 4 MiB is
 what is allocated and freed most (the reader's 1 MiB pieces, the download's 128 KiB reads): mapping each
 of those on its own cost speed in page faults (a 256 KiB threshold: `.parquet` 4x walls 5.0-5.5 s
@@ -68,23 +68,35 @@ def configure() -> None:
 
 def limit_glibc_arenas(arenas: int) -> bool:
     """Whether glibc took the limit: False on another C library, or when the environment set one."""
-    global _GLIBC
-    try:
-        os.confstr("CS_GNU_LIBC_VERSION")  # raises on a C library other than glibc (musl, macOS)
-        _GLIBC = ctypes.CDLL(None)
-        if os.environ.get("MALLOC_ARENA_MAX"):
-            return False
-        return bool(_GLIBC.mallopt(_M_ARENA_MAX, arenas))
-    except (ValueError, OSError, AttributeError):
-        return False
+    return _set_glibc_option(_M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX")
 
 
 def fix_glibc_mmap_threshold(size: int) -> bool:
     """Whether glibc took the threshold (which also stops it moving): False on another C library, or
     when the environment set one."""
-    if _GLIBC is None or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+    return _set_glibc_option(_M_MMAP_THRESHOLD, size, "MALLOC_MMAP_THRESHOLD_")
+
+
+def _set_glibc_option(option: int, value: int, environment_name: str) -> bool:
+    """``mallopt(option, value)`` unless the environment already chose (glibc reads it at start-up)."""
+    glibc = _load_glibc()
+    if glibc is None or os.environ.get(environment_name):
         return False
-    return bool(_GLIBC.mallopt(_M_MMAP_THRESHOLD, size))
+    return bool(glibc.mallopt(option, value))
+
+
+def _load_glibc() -> ctypes.CDLL | None:
+    """The process's C library, when it is glibc (loaded once)."""
+    global _GLIBC
+    if _GLIBC is None:
+        try:
+            os.confstr("CS_GNU_LIBC_VERSION")  # raises on a C library other than glibc (musl, macOS)
+            library = ctypes.CDLL(None)
+            library.mallopt  # noqa: B018  (glibc's, checked here: a lookup that fails raises AttributeError)
+            _GLIBC = library
+        except (ValueError, OSError, AttributeError):
+            return None
+    return _GLIBC
 
 
 def return_free_pages() -> None:
